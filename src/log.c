@@ -1,0 +1,165 @@
+/* log.c - operational log: levels, stderr or a file, fatal exits. */
+#include "config.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static enum log_level log_cur = LOG_LEVEL_INFO;
+static int log_fd = STDERR_FILENO;
+static char log_path[4096];
+static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
+
+static const char *const log_names[] = { "error", "warn", "info", "debug" };
+
+/*
+ * Send log lines to path (NULL or "-": stderr) at level and above. Called
+ * once at startup; the file is opened append-only.
+ */
+void
+log_init(enum log_level level, const char *path)
+{
+	log_cur = level;
+	if (path == NULL || strcmp(path, "-") == 0)
+		return;
+	if (strlcpy(log_path, path, sizeof(log_path)) >= sizeof(log_path))
+		fatalx("log file path too long");
+	if (log_reopen() == -1)
+		fatal("open log file %s", path);
+}
+
+/* Reopen the log file (logrotate, SIGUSR1). Returns 0, or -1 with errno. */
+int
+log_reopen(void)
+{
+	int fd, old;
+
+	if (log_path[0] == '\0')
+		return 0;
+	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+	if (fd == -1)
+		return -1;
+	pthread_mutex_lock(&log_mtx);
+	old = log_fd;
+	log_fd = fd;
+	pthread_mutex_unlock(&log_mtx);
+	if (old != STDERR_FILENO)
+		close(old);
+	return 0;
+}
+
+void
+log_set_level(enum log_level level)
+{
+	log_cur = level;
+}
+
+/* Parse "error", "warn", "info" or "debug". Returns 0 or -1. */
+int
+log_level_parse(const char *s, enum log_level *out)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(log_names) / sizeof(log_names[0]); i++) {
+		if (strcmp(s, log_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return 0;
+		}
+	}
+	return -1;
+}
+
+static void
+log_vwrite(enum log_level level, int with_errno, int saved_errno,
+    const char *fmt, va_list ap)
+{
+	char line[2048];
+	struct timespec ts;
+	struct tm tm;
+	size_t len;
+	int n;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	gmtime_r(&ts.tv_sec, &tm);
+	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, ts.tv_nsec / 1000000, log_names[level]);
+	if (n < 0)
+		return;
+	len = (size_t)n;
+	n = vsnprintf(line + len, sizeof(line) - len, fmt, ap);
+	if (n < 0)
+		return;
+	len += (size_t)n;
+	if (len >= sizeof(line) - 1)
+		len = sizeof(line) - 2;
+	if (with_errno) {
+		n = snprintf(line + len, sizeof(line) - len, ": %s",
+		    strerror(saved_errno));
+		if (n > 0)
+			len += (size_t)n;
+		if (len >= sizeof(line) - 1)
+			len = sizeof(line) - 2;
+	}
+	/* One line per record: a value can never start a forged line. */
+	for (size_t i = 0; i < len; i++)
+		if (line[i] == '\n' || line[i] == '\r')
+			line[i] = ' ';
+	line[len++] = '\n';
+	pthread_mutex_lock(&log_mtx);
+	if (write(log_fd, line, len) == -1) {
+		/* Nowhere left to report it. */
+	}
+	pthread_mutex_unlock(&log_mtx);
+}
+
+#define LOG_FN(fn, lvl, errflag)                                             \
+	void fn(const char *fmt, ...)                                        \
+	{                                                                    \
+		va_list ap;                                                  \
+		int e = errno;                                               \
+		if ((lvl) > log_cur)                                         \
+			return;                                              \
+		va_start(ap, fmt);                                           \
+		log_vwrite((lvl), (errflag), e, fmt, ap);                    \
+		va_end(ap);                                                  \
+		errno = e;                                                   \
+	}
+
+LOG_FN(log_error, LOG_LEVEL_ERROR, 0)
+LOG_FN(log_warnx, LOG_LEVEL_WARN, 0)
+LOG_FN(log_warn, LOG_LEVEL_WARN, 1)
+LOG_FN(log_info, LOG_LEVEL_INFO, 0)
+LOG_FN(log_debug, LOG_LEVEL_DEBUG, 0)
+
+/* Log with errno's text and exit 1: startup or broken invariants only. */
+void
+fatal(const char *fmt, ...)
+{
+	va_list ap;
+	int e = errno;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, 1, e, fmt, ap);
+	va_end(ap);
+	exit(1);
+}
+
+/* Log and exit 1, without errno. */
+void
+fatalx(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	log_vwrite(LOG_LEVEL_ERROR, 0, 0, fmt, ap);
+	va_end(ap);
+	exit(1);
+}

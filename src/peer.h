@@ -1,0 +1,89 @@
+/* peer.h - a client's certificate identity as plain data (no X509 after this). */
+#ifndef PEER_H
+#define PEER_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include <openssl/x509.h>
+
+#define PEER_MAX_FIELD 256 /* bytes of one subject/issuer attribute or SAN */
+#define PEER_MAX_SAN 8	   /* URI and DNS SANs kept, of each kind */
+#define PEER_MAX_DN 1024   /* bytes of an RFC 4514 rendering, + NUL */
+#define PEER_ARENA 4096	   /* bytes for all strings of one identity */
+
+/* The name attributes a department `match` may use (contract section 4). */
+enum peer_attr {
+	PEER_ATTR_CN = 0,
+	PEER_ATTR_OU,
+	PEER_ATTR_O,
+	PEER_ATTR_L,
+	PEER_ATTR_ST,
+	PEER_ATTR_C,
+	PEER_ATTR_SERIALNUMBER,
+	PEER_NATTRS,
+};
+
+enum peer_attr_state {
+	PEER_ATTR_ABSENT = 0,
+	PEER_ATTR_OK,	    /* exactly once, valid UTF-8, no NUL, fits */
+	PEER_ATTR_UNUSABLE, /* repeated, NUL, bad encoding or too long */
+};
+
+/* A NUL-terminated string inside struct peer's arena; len 0 is "". */
+struct peer_str {
+	uint16_t off, len;
+};
+
+struct peer_name {
+	uint8_t state[PEER_NATTRS]; /* enum peer_attr_state */
+	struct peer_str val[PEER_NATTRS];
+};
+
+/*
+ * A verified client identity. A zero-filled struct is "no certificate".
+ * Filled once after the handshake (peer_from_cert) or from a policy test
+ * case, then only read (policy, audit, identity headers). It owns no heap
+ * memory: every string lives in arena.
+ */
+struct peer {
+	int present;	  /* a verified client certificate was presented */
+	int san_overflow; /* more SANs than PEER_MAX_SAN, or one too long */
+	struct peer_name subject;
+	struct peer_name issuer;
+	uint8_t n_san_uri, n_san_dns;
+	struct peer_str san_uri[PEER_MAX_SAN];
+	struct peer_str san_dns[PEER_MAX_SAN];
+	struct peer_str serial;	   /* upper-case hex, e.g. "3F8A21" */
+	struct peer_str sha256;	   /* of the certificate's DER, lower hex */
+	struct peer_str dn;	   /* RFC 4514 subject, escaped, bounded */
+	struct peer_str issuer_dn; /* RFC 4514 issuer */
+	int64_t not_after;	   /* seconds since the epoch */
+	uint16_t arena_used;
+	char arena[PEER_ARENA];
+};
+
+/* The string s of p (never NULL). */
+static inline const char *
+peer_str(const struct peer *p, struct peer_str s)
+{
+	return s.len == 0 ? "" : p->arena + s.off;
+}
+
+const char *peer_attr_name(enum peer_attr a);
+/* "CN", "OU", "O", "L", "ST", "C", "serialNumber". Returns 0 or -1. */
+int peer_attr_parse(const char *name, enum peer_attr *out);
+
+/*
+ * Copy len bytes of s into p's arena as a NUL-terminated string. Returns 0,
+ * or -1 when the arena is full (the caller marks the field unusable).
+ */
+int peer_put(struct peer *p, const char *s, size_t len, struct peer_str *out);
+
+/*
+ * Fill p from a leaf certificate the caller has chain-verified. Returns 0,
+ * or -1 with a one-line reason in err. Does not take ownership of cert.
+ */
+int peer_from_cert(X509 *cert, struct peer *p, char *err, size_t errlen);
+
+#endif /* PEER_H */
