@@ -11,9 +11,12 @@
  * other escapes, resolve "." and ".." segments and merge repeated slashes.
  *
  * in/inlen is the raw path, not NUL-terminated. out must have room for
- * inlen + 1 bytes (the result never grows). Returns 0 with the
+ * inlen + 1 bytes (the result never grows); a smaller outsz is refused as
+ * "path too long" before anything is copied. Returns 0 with the
  * NUL-terminated result in out and its length in *outlen, or -1 with a
- * static one-line reason in *why (the request is then `bad_request`).
+ * static one-line reason in *why and "" in out (the request is then
+ * `bad_request`). Escapes of reserved ASCII (e.g. %3B, %3F, %20) stay
+ * encoded; escaped bytes >= 0x80 must be shortest-form UTF-8.
  */
 int pathnorm(const char *in, size_t inlen, char *out, size_t outsz,
     size_t *outlen, const char **why);
