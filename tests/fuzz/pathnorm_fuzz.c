@@ -64,10 +64,81 @@ pathnorm_fuzz_check(const char *s, size_t len, size_t inlen)
 	}
 }
 
+static int
+pathnorm_fuzz_hexany(uint8_t c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	return c - 'A' + 10;
+}
+
+/*
+ * A second, simpler spelling of the rules for an accepted input: split on
+ * '/', decode each segment apart, keep a stack of segments. Writes the
+ * expected path into want (len + 1 bytes); dec has len bytes, seg and
+ * seglen len entries each.
+ */
+static void
+pathnorm_fuzz_reference(const uint8_t *in, size_t len, char *want, char *dec,
+    size_t *seg, size_t *seglen)
+{
+	static const char hex[] = "0123456789ABCDEF";
+	size_t i, j, d = 0, s0, top = 0, w = 0, k;
+	int v, trailing = 1;
+
+	for (i = 1; i <= len; i = j + 1) {
+		for (j = i; j < len && in[j] != '/'; j++)
+			;
+		s0 = d;
+		for (k = i; k < j; k++) {
+			if (in[k] != '%') {
+				dec[d++] = (char)in[k];
+				continue;
+			}
+			v = pathnorm_fuzz_hexany(in[k + 1]) << 4 |
+			    pathnorm_fuzz_hexany(in[k + 2]);
+			k += 2;
+			if ((v >= 'A' && v <= 'Z') || (v >= 'a' && v <= 'z') ||
+			    (v >= '0' && v <= '9') || v == '-' || v == '.' ||
+			    v == '_' || v == '~') {
+				dec[d++] = (char)v;
+			} else {
+				dec[d++] = '%';
+				dec[d++] = hex[v >> 4];
+				dec[d++] = hex[v & 0x0f];
+			}
+		}
+		if (d - s0 == 0 || (d - s0 == 1 && dec[s0] == '.')) {
+			trailing = 1;
+		} else if (d - s0 == 2 && dec[s0] == '.' &&
+		    dec[s0 + 1] == '.') {
+			if (top == 0)
+				abort();
+			top--;
+			trailing = 1;
+		} else {
+			seg[top] = s0;
+			seglen[top++] = d - s0;
+			trailing = 0;
+		}
+	}
+	want[w++] = '/';
+	for (k = 0; k < top; k++) {
+		memcpy(want + w, dec + seg[k], seglen[k]);
+		w += seglen[k];
+		if (k + 1 < top || trailing)
+			want[w++] = '/';
+	}
+	want[w] = '\0';
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	char *out = NULL, *again = NULL;
+	char *out = NULL, *again = NULL, *dec = NULL;
+	size_t *seg = NULL, *seglen = NULL;
 	const char *why = NULL;
 	size_t n = 0, n2 = 0;
 	int rc;
@@ -92,11 +163,23 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	    memcmp(again, out, n + 1) != 0)
 		abort();
 
+	/* The same answer as the stack-based reference. */
+	if ((dec = malloc(size)) == NULL ||
+	    (seg = calloc(size, sizeof(*seg))) == NULL ||
+	    (seglen = calloc(size, sizeof(*seglen))) == NULL)
+		goto out;
+	pathnorm_fuzz_reference(data, size, again, dec, seg, seglen);
+	if (strcmp(again, out) != 0)
+		abort();
+
 	/* One byte short of inlen + 1 is always refused. */
 	if (pathnorm((const char *)data, size, again, size, &n2, &why) != -1)
 		abort();
 out:
 	free(out);
 	free(again);
+	free(dec);
+	free(seg);
+	free(seglen);
 	return 0;
 }
