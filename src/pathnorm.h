@@ -15,7 +15,7 @@
  * "path too long" before anything is copied. Returns 0 with the
  * NUL-terminated result in out and its length in *outlen, or -1 with a
  * static one-line reason in *why and "" in out (the request is then
- * `bad_request`). Escapes of reserved ASCII (e.g. %3B, %3F, %20) stay
+ * `bad_request`). Escapes of other ASCII (e.g. %3B, %3F, %20) stay
  * encoded; escaped bytes >= 0x80 must be shortest-form UTF-8.
  */
 int pathnorm(const char *in, size_t inlen, char *out, size_t outsz,
