@@ -5,7 +5,7 @@ set -eu
 PKGS="
 build-essential autoconf automake pkg-config make
 libssl-dev libevent-dev libyaml-dev libmaxminddb-dev libbsd-dev
-openssl ca-certificates tzdata curl procps iproute2
+openssl ca-certificates tzdata curl procps iproute2 rsync
 python3 python3-pytest python3-cryptography
 clang-14 libclang-rt-14-dev
 libmaxmind-db-writer-perl faketime strace

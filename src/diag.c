@@ -26,6 +26,9 @@ diag_clear(struct diag *dg)
 	memset(dg, 0, sizeof(*dg));
 }
 
+static void diag_add(struct diag *, enum diag_kind, const char *, size_t,
+    size_t, const char *, va_list) __attribute__((format(printf, 6, 0)));
+
 static void
 diag_add(struct diag *dg, enum diag_kind kind, const char *file, size_t line,
     size_t col, const char *fmt, va_list ap)

@@ -76,6 +76,9 @@ log_level_parse(const char *s, enum log_level *out)
 	return -1;
 }
 
+static void log_vwrite(enum log_level, int, int, const char *, va_list)
+    __attribute__((format(printf, 4, 0)));
+
 static void
 log_vwrite(enum log_level level, int with_errno, int saved_errno,
     const char *fmt, va_list ap)

@@ -176,6 +176,8 @@ ynode_expect(struct ynode_doc *d, yaml_node_t *n, enum ynode_type t,
 {
 	if (n != NULL && ynode_is(n, t))
 		return 0;
+	if (n == NULL)
+		return -1; /* a missing key is ynode_map's to report */
 	ynode_error(d, n, "%s: expected %s", what, ynode_type_name(t));
 	return -1;
 }

@@ -64,7 +64,10 @@ size_t ynode_col(const yaml_node_t *n);
 int ynode_map(struct ynode_doc *d, yaml_node_t *n, const struct ynode_key *keys,
     yaml_node_t **out, const char *what);
 
-/* Check a type and record "what: expected a mapping" etc. Returns 0 or -1. */
+/*
+ * Check a type and record "what: expected a mapping" etc. Returns 0 or -1.
+ * A NULL n fails silently: a missing key is ynode_map's to report.
+ */
 int ynode_expect(struct ynode_doc *d, yaml_node_t *n, enum ynode_type t,
     const char *what);
 
