@@ -21,6 +21,23 @@ struct diag;
 #define CONF_MAX_WORKERS 256
 #define CONF_MAX_LISTENERS 64
 #define CONF_MAX_UPSTREAM_SERVERS 64
+#define CONF_DEFAULT_PATH "/etc/govgate/govgate.yaml"
+#define CONF_DEFAULT_LOG_LEVEL "info"
+#define CONF_MAX_FILE (1024 * 1024) /* bytes of govgate.yaml */
+#define CONF_MAX_NAME 253           /* gateway name: letters, digits, . _ - */
+#define CONF_MAX_ID 64              /* listener and upstream names */
+#define CONF_MAX_UPSTREAMS 1024
+#define CONF_MAX_PROXY_TRUSTED 256
+#define CONF_MAX_TIMEZONE 64
+#define CONF_MAX_CONNECTIONS 1000000
+#define CONF_MIN_HEADER_BYTES 1024
+#define CONF_MAX_HEADER_BYTES (1024 * 1024)
+#define CONF_MAX_BODY_BYTES (1024ULL * 1024 * 1024)
+#define CONF_MIN_TIMEOUT_MS 10 /* every timeout and interval */
+#define CONF_MAX_CONNECT_TIMEOUT_MS (5 * 60 * 1000)
+#define CONF_MAX_TIMEOUT_MS (24 * 3600 * 1000ULL) /* read, idle */
+#define CONF_MAX_HEAD_TIMEOUT_MS (10 * 60 * 1000) /* header, handshake */
+#define CONF_MAX_CHECKPOINT_INTERVAL_MS (3600 * 1000)
 
 enum conf_client_auth {
 	CONF_CLIENT_AUTH_REQUIRE = 0,
@@ -57,6 +74,7 @@ struct conf_listener_tls {
 
 struct conf_listener {
 	char *name;
+	size_t line, col; /* the listener's entry, for later errors */
 	struct conf_addr address;
 	int proxy_protocol;
 	struct conf_cidr *proxy_trusted;
@@ -73,6 +91,7 @@ struct conf_upstream_tls {
 
 struct conf_upstream {
 	char *name;
+	size_t line, col; /* its key under upstreams */
 	struct conf_addr *servers;
 	size_t nservers;
 	int has_tls;
@@ -83,7 +102,7 @@ struct conf_upstream {
 
 struct conf_audit {
 	char *path;
-	char *signing_key; /* NULL: checkpoints unsigned is not allowed */
+	char *signing_key; /* required: checkpoints are always signed */
 	uint64_t checkpoint_interval_ms;
 	enum conf_audit_sync sync;
 	char *subject_key; /* NULL: no pseudonymisation */
@@ -99,11 +118,11 @@ struct conf_limits {
 };
 
 struct conf {
-	char *file;   /* the config file as given */
-	char *dir;    /* its folder: base of relative paths */
-	char *name;   /* gateway name (default: host name) */
+	char *file;       /* the config file as given */
+	char *dir;        /* its folder: base of relative paths */
+	char *name;       /* gateway name (default: host name) */
 	unsigned workers; /* 0: auto (CPU cores) */
-	char *policy; /* absolute path of a file or folder */
+	char *policy;     /* absolute path of a file or folder */
 	struct conf_listener *listeners;
 	size_t nlisteners;
 	struct conf_upstream *upstreams;
@@ -111,19 +130,22 @@ struct conf {
 	int has_audit;
 	struct conf_audit audit;
 	char *geoip_country_db; /* NULL: none */
-	char *geoip_zone_db;	/* NULL: none */
+	char *geoip_zone_db;    /* NULL: none */
 	int has_admin;
 	struct conf_addr admin;
 	struct conf_limits limits;
 	char *timezone;
-	char *log_file;	 /* NULL: stderr */
-	char *log_level; /* "info" by default */
+	size_t policy_line, policy_col;     /* where policy was written */
+	size_t timezone_line, timezone_col; /* 0: the default */
+	char *log_file;                     /* NULL: stderr */
+	char *log_level;                    /* "info" by default */
 };
 
 /*
  * Load and validate govgate.yaml. Returns an owned conf, or NULL with every
- * problem recorded in dg as file:line:col. Files named by the config are
- * not opened here (cmd_check and serve load them).
+ * problem recorded in dg as file:line:col (warnings are recorded either
+ * way). Files named by the config are not opened here (cmd_check and serve
+ * load them); only the policy path must exist.
  */
 struct conf *conf_load(const char *path, struct diag *dg);
 void conf_free(struct conf *c);
