@@ -163,7 +163,8 @@ policy_method_bit(const char *m, size_t len)
 	size_t i;
 
 	for (i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
-		if (len == methods[i].len && memcmp(m, methods[i].name, len) == 0)
+		if (len == methods[i].len &&
+		    memcmp(m, methods[i].name, len) == 0)
 			return methods[i].bit;
 	return 0;
 }
@@ -265,10 +266,10 @@ policy_san_match(const struct peer *id, const struct peer_str *v, size_t n,
 
 	for (i = 0; i < n; i++) {
 		s = peer_str(id, v[i]);
-		if (m->prefix ? (v[i].len >= m->len &&
-				    memcmp(s, m->val, m->len) == 0)
-			      : (v[i].len == m->len &&
-				    memcmp(s, m->val, m->len) == 0))
+		if (m->prefix
+		        ? (v[i].len >= m->len && memcmp(s, m->val, m->len) == 0)
+		        : (v[i].len == m->len &&
+		              memcmp(s, m->val, m->len) == 0))
 			return 1;
 	}
 	return 0;
@@ -288,19 +289,21 @@ policy_dept_matches(const struct pdept *pd, const struct peer *id)
 		case PMATCH_SUBJECT:
 		case PMATCH_ISSUER:
 			nm = m->kind == PMATCH_SUBJECT ? &id->subject
-						       : &id->issuer;
+			                               : &id->issuer;
 			if (nm->state[m->attr] != PEER_ATTR_OK ||
 			    nm->val[m->attr].len != m->len ||
 			    memcmp(peer_str(id, nm->val[m->attr]), m->val,
-				m->len) != 0)
+			        m->len) != 0)
 				return 0;
 			break;
 		case PMATCH_SAN_URI:
-			if (!policy_san_match(id, id->san_uri, id->n_san_uri, m))
+			if (!policy_san_match(id, id->san_uri, id->n_san_uri,
+			        m))
 				return 0;
 			break;
 		case PMATCH_SAN_DNS:
-			if (!policy_san_match(id, id->san_dns, id->n_san_dns, m))
+			if (!policy_san_match(id, id->san_dns, id->n_san_dns,
+			        m))
 				return 0;
 			break;
 		}
@@ -310,8 +313,8 @@ policy_dept_matches(const struct pdept *pd, const struct peer *id)
 
 /* Count departments found under one key; remember the last. */
 static void
-policy_dept_chain(const struct policy *p, uint32_t first,
-    const struct peer *id, size_t *n, const struct policy_department **out)
+policy_dept_chain(const struct policy *p, uint32_t first, const struct peer *id,
+    size_t *n, const struct policy_department **out)
 {
 	uint32_t i = first;
 
@@ -358,20 +361,21 @@ policy_find_department(const struct policy *p, const struct peer *id,
 	/* Keyed departments: look up each of the certificate's fields. */
 	for (a = 0; a < PEER_NATTRS; a++) {
 		if (id->subject.state[a] == PEER_ATTR_OK &&
-		    ptab_get(&p->dept_index, 1 + PMATCH_SUBJECT * 16 + (uint32_t)a,
-			peer_str(id, id->subject.val[a]), id->subject.val[a].len,
-			&first) == 0)
+		    ptab_get(&p->dept_index,
+		        1 + PMATCH_SUBJECT * 16 + (uint32_t)a,
+		        peer_str(id, id->subject.val[a]),
+		        id->subject.val[a].len, &first) == 0)
 			policy_dept_chain(p, first, id, &n, &found);
 	}
 	for (i = 0; i < id->n_san_uri; i++)
 		if (ptab_get(&p->dept_index, 1 + PMATCH_SAN_URI * 16,
-			peer_str(id, id->san_uri[i]), id->san_uri[i].len,
-			&first) == 0)
+		        peer_str(id, id->san_uri[i]), id->san_uri[i].len,
+		        &first) == 0)
 			policy_dept_chain(p, first, id, &n, &found);
 	for (i = 0; i < id->n_san_dns; i++)
 		if (ptab_get(&p->dept_index, 1 + PMATCH_SAN_DNS * 16,
-			peer_str(id, id->san_dns[i]), id->san_dns[i].len,
-			&first) == 0)
+		        peer_str(id, id->san_dns[i]), id->san_dns[i].len,
+		        &first) == 0)
 			policy_dept_chain(p, first, id, &n, &found);
 	for (i = 0; i < p->ndept_scan; i++) {
 		if (policy_dept_matches(&p->dmatch[p->dept_scan[i]], id)) {
@@ -382,7 +386,7 @@ policy_find_department(const struct policy *p, const struct peer *id,
 	if (n == 1)
 		return found;
 	*why = n == 0 ? "no department matches the certificate"
-		      : "the certificate matches several departments";
+	              : "the certificate matches several departments";
 	return NULL;
 }
 
@@ -446,7 +450,7 @@ policy_walk(struct policy_walk *w, uint32_t node, size_t i)
 		return;
 	}
 	if (ptab_get(&w->p->edges, node, w->path + w->seg[i].off, w->seg[i].len,
-		&child) == 0)
+	        &child) == 0)
 		policy_walk(w, child, i + 1);
 	if (nd->wild >= 0 && w->seg[i].len > 0)
 		policy_walk(w, (uint32_t)nd->wild, i + 1);
@@ -494,7 +498,7 @@ policy_match_path(const struct policy *p, const char *norm, size_t len,
 	}
 	if (w.best < 0) {
 		d->detail = w.any_path ? "no resource allows this method here"
-				       : "no resource matches this path";
+		                       : "no resource matches this path";
 		return -1;
 	}
 	pat = &p->pats[w.best];
@@ -574,8 +578,8 @@ policy_grant_check(const struct policy *p, const struct policy_grant *g,
 	if (g->hours_from >= 0) {
 		sod = tz_local_second_of_day(p->tz, now);
 		if (g->hours_from < g->hours_to
-			? (sod < g->hours_from || sod >= g->hours_to)
-			: (sod < g->hours_from && sod >= g->hours_to))
+		        ? (sod < g->hours_from || sod >= g->hours_to)
+		        : (sod < g->hours_from && sod >= g->hours_to))
 			return POLICY_R_OUTSIDE_HOURS;
 	}
 	if (g->methods != 0 && (g->methods & method) == 0)
@@ -630,7 +634,8 @@ policy_step_grants(const struct policy *p, const struct policy_input *in,
 			    d->shadow_reason == POLICY_R_GRANT)
 				continue;
 			d->shadow = g;
-			d->shadow_reason = policy_grant_check(p, g, in, method, 0);
+			d->shadow_reason =
+			    policy_grant_check(p, g, in, method, 0);
 			continue;
 		}
 		nenforce++;
@@ -694,7 +699,7 @@ policy_suspension_find(const struct policy *p, const struct peer *id,
 			continue;
 		if (su->cert_serial != NULL &&
 		    (!id->present ||
-			strcmp(su->cert_serial, peer_str(id, id->serial)) != 0))
+		        strcmp(su->cert_serial, peer_str(id, id->serial)) != 0))
 			continue;
 		return su;
 	}
@@ -730,7 +735,7 @@ policy_decide(const struct policy *p, const struct policy_input *in,
 	}
 	if (in->norm == NULL || in->normsz < in->path_len + 1 ||
 	    pathnorm(in->path, in->path_len, in->norm, in->normsz, &d->norm_len,
-		&d->detail) == -1) {
+	        &d->detail) == -1) {
 		if (d->detail == NULL)
 			d->detail = "no room for the normalised path";
 		policy_finish(d, POLICY_STEP_PARSE, POLICY_R_BAD_REQUEST, 0);
@@ -746,7 +751,7 @@ policy_decide(const struct policy *p, const struct policy_input *in,
 	if (!have_cert) {
 		if (!in->cert_optional ||
 		    policy_match_path(p, in->norm, d->norm_len, method, d,
-			&pi) == -1 ||
+		        &pi) == -1 ||
 		    p->res[p->pats[pi].resource].sharing != POLICY_SHARE_OPEN) {
 			d->subject_off = d->subject_len = 0;
 			d->detail = "no verified client certificate";
@@ -777,7 +782,7 @@ policy_decide(const struct policy *p, const struct policy_input *in,
 				break;
 		if (i == p->ncountries &&
 		    !((in->country == NULL || in->country[0] == '\0') &&
-			p->countries_unknown)) {
+		        p->countries_unknown)) {
 			d->detail = "source country not in defaults.countries";
 			policy_finish(d, POLICY_STEP_COUNTRY,
 			    POLICY_R_COUNTRY_BLOCKED, 0);
@@ -795,7 +800,7 @@ policy_decide(const struct policy *p, const struct policy_input *in,
 				break;
 		if (i == dept->nzones) {
 			d->detail = "source address outside the department's "
-				    "zones";
+			            "zones";
 			policy_finish(d, POLICY_STEP_ZONE,
 			    POLICY_R_ZONE_MISMATCH, 0);
 			return;
@@ -847,7 +852,7 @@ policy_decide(const struct policy *p, const struct policy_input *in,
 	/* 10. Clearance (dept is set: no certificate stops at step 2). */
 	if (dept->clearance < res->classification) {
 		d->detail = "department clearance below the resource's "
-			    "classification";
+		            "classification";
 		d->mask = NULL;
 		policy_finish(d, POLICY_STEP_CLEARANCE,
 		    POLICY_R_INSUFFICIENT_CLEARANCE, 0);

@@ -59,7 +59,7 @@ struct pdept {
 struct ppat {
 	uint32_t resource;
 	uint16_t nlit, nwild;
-	uint8_t rest; /* ends in ** */
+	uint8_t rest;        /* ends in ** */
 	int16_t subject_seg; /* segment index of {subject_id}, or -1 */
 	unsigned methods;
 	const char *text;
@@ -69,7 +69,7 @@ struct ppat {
 
 /* A node of the path trie: literal edges live in policy.edges. */
 struct pnode {
-	int32_t wild;	/* child for one-segment wildcards, or -1 */
+	int32_t wild;   /* child for one-segment wildcards, or -1 */
 	uint32_t *term; /* patterns ending exactly here */
 	uint32_t nterm;
 	uint32_t *rest; /* `**` patterns anchored here */
@@ -96,13 +96,14 @@ struct policy {
 	unsigned used_subject, used_issuer; /* bits of enum peer_attr */
 	int uses_san;
 	struct ptab dept_index; /* key condition -> first department + 1 */
-	uint32_t *dept_scan;	/* departments without an exact condition */
+	uint32_t *dept_scan;    /* departments without an exact condition */
 	size_t ndept_scan;
 	struct policy_resource *res;
 	size_t nres;
 	struct policy_grant *grants;
 	size_t ngrants;
-	uint32_t *res_grants; /* grant indices sorted by resource, consumer, id */
+	uint32_t
+	    *res_grants; /* grant indices sorted by resource, consumer, id */
 	uint32_t *res_grant_off; /* per resource: start in res_grants; +1 end */
 	struct policy_suspension *susp;
 	size_t nsusp;
@@ -112,10 +113,10 @@ struct policy {
 	size_t npats;
 	struct pnode *nodes;
 	size_t nnodes, capnodes;
-	struct ptab edges; /* (node, segment) -> child node */
+	struct ptab edges;          /* (node, segment) -> child node */
 	_Atomic uint64_t *rate_tat; /* per grant: GCRA theoretical arrival */
-	struct tz *tz; /* owned copy of the gateway's zone */
-	void **allocs; /* every heap block above, freed together */
+	struct tz *tz;              /* owned copy of the gateway's zone */
+	void **allocs;              /* every heap block above, freed together */
 	size_t nallocs, capallocs;
 };
 

@@ -1,4 +1,5 @@
-/* policy_load.c - policy YAML files -> struct policy, with every check (pure). */
+/* policy_load.c - policy YAML files -> struct policy, with every check (pure).
+ */
 #include "config.h"
 
 #include <sys/stat.h>
@@ -56,8 +57,8 @@ pkeep(struct policy *p, void *ptr)
 {
 	if (p->nallocs == p->capallocs) {
 		p->capallocs = p->capallocs ? p->capallocs * 2 : 256;
-		p->allocs = xreallocarray(p->allocs, p->capallocs,
-		    sizeof(*p->allocs));
+		p->allocs =
+		    xreallocarray(p->allocs, p->capallocs, sizeof(*p->allocs));
 	}
 	p->allocs[p->nallocs++] = ptr;
 	return ptr;
@@ -115,7 +116,8 @@ ptab_grow(struct ptab *t)
 	for (i = 0; i < oldcap; i++) {
 		if (!old[i].used)
 			continue;
-		j = ptab_hash(old[i].ns, old[i].key, old[i].klen) & (t->cap - 1);
+		j = ptab_hash(old[i].ns, old[i].key, old[i].klen) &
+		    (t->cap - 1);
 		while (t->e[j].used)
 			j = (j + 1) & (t->cap - 1);
 		t->e[j] = old[i];
@@ -310,7 +312,8 @@ pload_file_sha256(struct pload *L, const char *path, char *hex)
 	int ret = -1;
 
 	if ((fp = fopen(path, "rb")) == NULL) {
-		diag_error(L->dg, path, 0, 0, "cannot open: %s", strerror(errno));
+		diag_error(L->dg, path, 0, 0, "cannot open: %s",
+		    strerror(errno));
 		goto out;
 	}
 	if ((ctx = EVP_MD_CTX_new()) == NULL ||
@@ -382,7 +385,8 @@ pload_read(struct pload *L, const char *path)
 	int is_dir, ret = -1;
 
 	if (stat(path, &st) == -1) {
-		diag_error(L->dg, path, 0, 0, "cannot open: %s", strerror(errno));
+		diag_error(L->dg, path, 0, 0, "cannot open: %s",
+		    strerror(errno));
 		return -1;
 	}
 	is_dir = S_ISDIR(st.st_mode);
@@ -403,7 +407,8 @@ pload_read(struct pload *L, const char *path)
 				continue;
 			if (n == PLOAD_MAX_FILES) {
 				diag_error(L->dg, path, 0, 0,
-				    "more than %d policy files", PLOAD_MAX_FILES);
+				    "more than %d policy files",
+				    PLOAD_MAX_FILES);
 				goto out;
 			}
 			names[n++] = xstrdup(de->d_name);
@@ -448,13 +453,14 @@ pload_id(struct ynode_doc *d, yaml_node_t *n, const char *what)
 		goto bad;
 	for (c = s; *c; c++)
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-			(*c >= '0' && *c <= '9') || *c == '.' || *c == '_' ||
-			*c == '-'))
+		        (*c >= '0' && *c <= '9') || *c == '.' || *c == '_' ||
+		        *c == '-'))
 			goto bad;
 	return s;
 bad:
-	ynode_error(d, n, "%s: \"%s\" is not a valid id (1-%d of A-Z a-z 0-9 . _ -)",
-	    what, s, PLOAD_MAX_ID);
+	ynode_error(d, n,
+	    "%s: \"%s\" is not a valid id (1-%d of A-Z a-z 0-9 . _ -)", what, s,
+	    PLOAD_MAX_ID);
 	return NULL;
 }
 
@@ -520,7 +526,7 @@ pload_strlist(struct pload *L, struct ynode_doc *d, yaml_node_t *n,
 	*out = pcalloc(L->p, len + 1, sizeof(char *));
 	for (i = 0; i < len; i++) {
 		if ((s = ynode_str(d, ynode_at(d, ynode_seq_item(n, i)),
-			 what)) == NULL) {
+		         what)) == NULL) {
 			ret = -1;
 			continue;
 		}
@@ -561,8 +567,8 @@ pload_methods(struct ynode_doc *d, yaml_node_t *n, const char *what,
 			continue;
 		}
 		if (*out & bit) {
-			ynode_error(d, it, "%s: method \"%s\" listed twice", what,
-			    s);
+			ynode_error(d, it, "%s: method \"%s\" listed twice",
+			    what, s);
 			ret = -1;
 		}
 		*out |= bit;
@@ -590,7 +596,7 @@ pload_levels(struct pload *L)
 		return;
 	}
 	if (pload_strlist(L, d, L->levels.val, "levels", &p->levels,
-		&p->nlevels) == -1)
+	        &p->nlevels) == -1)
 		return;
 	if (p->nlevels == 0 || p->nlevels > POLICY_MAX_LEVELS) {
 		ynode_error(d, L->levels.val, "levels: between 1 and %d levels",
@@ -627,11 +633,11 @@ pload_header_name(struct pload *L, struct ynode_doc *d, yaml_node_t *n,
 		return pstrdup(L->p, dflt);
 	for (c = s; *c; c++)
 		if (!((*c >= 'a' && *c <= 'z') || (*c >= 'A' && *c <= 'Z') ||
-			(*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
+		        (*c >= '0' && *c <= '9') || *c == '-' || *c == '_'))
 			break;
 	if (*s == '\0' || *c != '\0' || strncasecmp(s, "X-Govgate-", 10) == 0) {
-		ynode_error(d, n, "%s: \"%s\" is not a usable header name", what,
-		    s);
+		ynode_error(d, n, "%s: \"%s\" is not a usable header name",
+		    what, s);
 		return pstrdup(L->p, dflt);
 	}
 	return pstrdup(L->p, s);
@@ -651,14 +657,14 @@ pload_defaults(struct pload *L)
 		    "defaults");
 	p->purpose_header = pload_header_name(L, d, v[1],
 	    "defaults.purpose_header", "X-Purpose");
-	p->case_header = pload_header_name(L, d, v[2], "defaults.case_header",
-	    "X-Case-Id");
+	p->case_header =
+	    pload_header_name(L, d, v[2], "defaults.case_header", "X-Case-Id");
 	p->operator_header = pload_header_name(L, d, v[3],
 	    "defaults.operator_header", "X-Operator-Id");
 	if (v[0] == NULL)
 		return;
 	if (pload_strlist(L, d, v[0], "defaults.countries", &p->countries,
-		&p->ncountries) == -1)
+	        &p->ncountries) == -1)
 		return;
 	if (p->ncountries == 0)
 		ynode_error(d, v[0],
@@ -704,7 +710,7 @@ pload_purposes(struct pload *L)
 		if ((id = pload_id(it->d, it->key, "purpose")) == NULL)
 			continue;
 		if (pload_new_id(L, &L->ids_purpose, &L->purposes, i, it->d,
-			it->key, id, "purpose") == -1)
+		        it->key, id, "purpose") == -1)
 			continue;
 		ynode_map(it->d, it->val, pload_purpose_keys, v, "purpose");
 		p->purpose_ids[i] = pstrdup(p, id);
@@ -784,7 +790,7 @@ pload_masks(struct pload *L)
 			continue;
 		m->id = pstrdup(p, id);
 		if (pload_new_id(L, &L->ids_mask, &L->masks, i, d, it->key, id,
-			"mask") == -1)
+		        "mask") == -1)
 			continue;
 		if (ynode_map(d, it->val, mask_keys, v, "mask") == -1)
 			continue;
@@ -793,14 +799,15 @@ pload_masks(struct pload *L)
 		for (j = 0; j < m->nrules; j++) {
 			r = &m->rules[j];
 			rn = ynode_at(d, ynode_seq_item(v[0], j));
-			if (ynode_map(d, rn, pload_rule_keys, rv, "mask rule") ==
-			    -1)
+			if (ynode_map(d, rn, pload_rule_keys, rv,
+			        "mask rule") == -1)
 				continue;
 			if ((s = ynode_str(d, rv[0], "field")) != NULL) {
 				r->field = pstrdup(p, s);
 				if (pload_pointer(L, s, r) == -1)
 					ynode_error(d, rv[0],
-					    "field: \"%s\" is not a JSON Pointer "
+					    "field: \"%s\" is not a JSON "
+					    "Pointer "
 					    "(like /name or /family/*/id)",
 					    s);
 			}
@@ -812,11 +819,13 @@ pload_masks(struct pload *L)
 					ynode_error(d, rv[1],
 					    "fn: drop takes no first or last");
 			} else if (strcmp(s, "keep") == 0) {
-				if (rv[2] && ynode_uint(d, rv[2], "first", 0,
-						 1024, &u) == 0)
+				if (rv[2] &&
+				    ynode_uint(d, rv[2], "first", 0, 1024,
+				        &u) == 0)
 					r->first = (uint32_t)u;
-				if (rv[3] && ynode_uint(d, rv[3], "last", 0,
-						 1024, &u) == 0)
+				if (rv[3] &&
+				    ynode_uint(d, rv[3], "last", 0, 1024, &u) ==
+				        0)
 					r->last = (uint32_t)u;
 			} else
 				ynode_error(d, rv[1],
@@ -890,7 +899,8 @@ pload_match_name(struct pload *L, struct ynode_doc *d, yaml_node_t *n,
 			continue;
 		}
 		if (seen & (1u << a)) {
-			ynode_error(d, k, "duplicate key \"%s\" in %s", key, what);
+			ynode_error(d, k, "duplicate key \"%s\" in %s", key,
+			    what);
 			continue;
 		}
 		seen |= 1u << a;
@@ -934,7 +944,7 @@ pload_departments(struct pload *L)
 			continue;
 		dep->id = pstrdup(p, id);
 		if (pload_new_id(L, &L->ids_dept, &L->depts, i, d, it->key, id,
-			"department") == -1)
+		        "department") == -1)
 			continue;
 		if (ynode_map(d, it->val, pload_dept_keys, v, "department") ==
 		    -1)
@@ -981,8 +991,8 @@ pload_departments(struct pload *L)
 
 /* Resolve a reference to an id in t; records an error when unknown. */
 static int
-pload_ref(struct ptab *t, struct ynode_doc *d, yaml_node_t *n,
-    const char *what, const char *kind, uint32_t *out)
+pload_ref(struct ptab *t, struct ynode_doc *d, yaml_node_t *n, const char *what,
+    const char *kind, uint32_t *out)
 {
 	const char *s;
 
@@ -1057,8 +1067,8 @@ pload_pattern(struct ynode_doc *d, yaml_node_t *n, const char *s,
 		else if (len >= 3 && seg[0] == '{' && seg[len - 1] == '}') {
 			for (c = seg + 1; c < e - 1; c++)
 				if (!((*c >= 'a' && *c <= 'z') ||
-					(*c >= 'A' && *c <= 'Z') ||
-					(*c >= '0' && *c <= '9') || *c == '_'))
+				        (*c >= 'A' && *c <= 'Z') ||
+				        (*c >= '0' && *c <= '9') || *c == '_'))
 					goto bad;
 			if (subject_id != NULL &&
 			    strlen(subject_id) == len - 2 &&
@@ -1076,9 +1086,9 @@ pload_pattern(struct ynode_doc *d, yaml_node_t *n, const char *s,
 				goto bad;
 			for (c = seg; c < e; c++)
 				if (!((*c >= 'a' && *c <= 'z') ||
-					(*c >= 'A' && *c <= 'Z') ||
-					(*c >= '0' && *c <= '9') ||
-					strchr("-._~!$&'()+,=:@", *c) != NULL))
+				        (*c >= 'A' && *c <= 'Z') ||
+				        (*c >= '0' && *c <= '9') ||
+				        strchr("-._~!$&'()+,=:@", *c) != NULL))
 					goto bad;
 			pat->nlit++;
 		}
@@ -1127,14 +1137,14 @@ pload_resources(struct pload *L)
 			continue;
 		r->id = pstrdup(p, id);
 		if (pload_new_id(L, &L->ids_res, &L->res, i, d, it->key, id,
-			"resource") == -1)
+		        "resource") == -1)
 			continue;
 		if (ynode_map(d, it->val, pload_res_keys, v, "resource") == -1)
 			continue;
 		if ((s = ynode_str(d, v[0], "name")) != NULL)
 			r->name = pstrdup(p, s);
 		if (pload_ref(&L->ids_dept, d, v[1], "owner", "department",
-			&ref) == 0)
+		        &ref) == 0)
 			r->owner = &p->depts[ref];
 		if ((s = pload_id(d, v[2], "upstream")) != NULL)
 			r->upstream = pstrdup(p, s);
@@ -1171,7 +1181,7 @@ pload_resources(struct pload *L)
 			r->paths[j] = pstrdup(p, s);
 			memset(&pat, 0, sizeof(pat));
 			if (pload_pattern(d, pn, s, r->subject_id, &pat,
-				&has_subject) == -1)
+			        &has_subject) == -1)
 				continue;
 			pat.resource = (uint32_t)i;
 			pat.methods = r->methods;
@@ -1288,8 +1298,10 @@ static const struct policy *pload_sort_policy;
 static int
 pload_res_grant_cmp(const void *a, const void *b)
 {
-	const struct policy_grant *ga = &pload_sort_policy->grants[*(const uint32_t *)a];
-	const struct policy_grant *gb = &pload_sort_policy->grants[*(const uint32_t *)b];
+	const struct policy_grant *ga =
+	    &pload_sort_policy->grants[*(const uint32_t *)a];
+	const struct policy_grant *gb =
+	    &pload_sort_policy->grants[*(const uint32_t *)b];
 
 	if (ga->resource->index != gb->resource->index)
 		return ga->resource->index < gb->resource->index ? -1 : 1;
@@ -1324,7 +1336,7 @@ pload_grants(struct pload *L)
 		g->hours_from = g->hours_to = -1;
 		if (ynode_map(d, it->val, pload_grant_keys, v, "grant") == -1 &&
 		    (v[GK_ID] == NULL || v[GK_CONSUMER] == NULL ||
-			v[GK_RESOURCE] == NULL)) {
+		        v[GK_RESOURCE] == NULL)) {
 			g->id = pstrdup(p, "");
 			continue;
 		}
@@ -1336,31 +1348,31 @@ pload_grants(struct pload *L)
 		pload_new_id(L, &L->ids_grant, &L->grants, i, d, v[GK_ID], id,
 		    "grant");
 		if (pload_ref(&L->ids_dept, d, v[GK_CONSUMER], "consumer",
-			"department", &ref) == 0)
+		        "department", &ref) == 0)
 			g->consumer = &p->depts[ref];
 		else
 			ok = 0;
 		if (pload_ref(&L->ids_res, d, v[GK_RESOURCE], "resource",
-			"resource", &ref) == 0)
+		        "resource", &ref) == 0)
 			g->resource = &p->res[ref];
 		else
 			ok = 0;
-		if (pload_strlist(L, d, v[GK_PURPOSES], "purposes", &g->purposes,
-			&g->npurposes) == 0) {
+		if (pload_strlist(L, d, v[GK_PURPOSES], "purposes",
+		        &g->purposes, &g->npurposes) == 0) {
 			if (g->npurposes == 0)
 				ynode_error(d, v[GK_PURPOSES],
 				    "purposes: a grant needs at least one "
 				    "purpose");
 			for (j = 0; j < g->npurposes; j++)
 				if (ptab_get(&L->ids_purpose, 0, g->purposes[j],
-					strlen(g->purposes[j]), &ref) == -1)
+				        strlen(g->purposes[j]), &ref) == -1)
 					ynode_error(d, v[GK_PURPOSES],
 					    "purposes: undeclared purpose "
 					    "\"%s\"",
 					    g->purposes[j]);
 		}
 		if (pload_ref(&L->ids_dept, d, v[GK_APPROVED_BY], "approved_by",
-			"department", &ref) == 0 &&
+		        "department", &ref) == 0 &&
 		    g->resource != NULL && g->resource->owner != NULL &&
 		    &p->depts[ref] != g->resource->owner)
 			ynode_error(d, v[GK_APPROVED_BY],
@@ -1368,7 +1380,8 @@ pload_grants(struct pload *L)
 			    "(owner: %s)",
 			    p->depts[ref].id, g->resource->id,
 			    g->resource->owner->id);
-		if ((s = ynode_str(d, v[GK_LEGAL_BASIS], "legal_basis")) != NULL) {
+		if ((s = ynode_str(d, v[GK_LEGAL_BASIS], "legal_basis")) !=
+		    NULL) {
 			if (*s == '\0')
 				ynode_error(d, v[GK_LEGAL_BASIS],
 				    "legal_basis: must not be empty");
@@ -1378,13 +1391,13 @@ pload_grants(struct pload *L)
 			pload_date(L, d, v[GK_VALID_FROM], "valid_from",
 			    &g->valid_from);
 		if (pload_date(L, d, v[GK_EXPIRES], "expires",
-			&g->valid_until) == 0) {
+		        &g->valid_until) == 0) {
 			int y, m, dd;
 
 			/* The day after `expires`, at local midnight. */
-			tz_parse_date((const char *)v[GK_EXPIRES]
-					  ->data.scalar.value,
-			    &y, &m, &dd);
+			tz_parse_date(
+			    (const char *)v[GK_EXPIRES]->data.scalar.value, &y,
+			    &m, &dd);
 			tz_civil_from_days(tz_days_from_civil(y, m, dd) + 1, &y,
 			    &m, &dd);
 			g->valid_until = tz_local_midnight(p->tz, y, m, dd);
@@ -1397,10 +1410,10 @@ pload_grants(struct pload *L)
 				    "grant \"%s\" has expired", g->id);
 			else if (g->valid_until - L->env->now <=
 			    (int64_t)PLOAD_EXPIRY_WARN_DAYS *
-				PLOAD_SECONDS_PER_DAY)
+			        PLOAD_SECONDS_PER_DAY)
 				ynode_warn(d, v[GK_EXPIRES],
-				    "grant \"%s\" expires within %d days", g->id,
-				    PLOAD_EXPIRY_WARN_DAYS);
+				    "grant \"%s\" expires within %d days",
+				    g->id, PLOAD_EXPIRY_WARN_DAYS);
 		}
 		if (v[GK_HOURS] != NULL &&
 		    (s = ynode_str(d, v[GK_HOURS], "hours")) != NULL) {
@@ -1408,9 +1421,9 @@ pload_grants(struct pload *L)
 
 			if (strlen(s) != 11 || s[5] != '-' ||
 			    (memcpy(a, s, 5), a[5] = '\0',
-				tz_parse_hhmm(a, &from)) == -1 ||
+			        tz_parse_hhmm(a, &from)) == -1 ||
 			    (memcpy(b, s + 6, 5), b[5] = '\0',
-				tz_parse_hhmm(b, &to)) == -1 ||
+			        tz_parse_hhmm(b, &to)) == -1 ||
 			    from == to || from == 86400)
 				ynode_error(d, v[GK_HOURS],
 				    "hours: \"%s\" is not a range like "
@@ -1423,7 +1436,7 @@ pload_grants(struct pload *L)
 		}
 		if (v[GK_METHODS] != NULL &&
 		    pload_methods(d, v[GK_METHODS], "methods", &g->methods) ==
-			0 &&
+		        0 &&
 		    g->resource != NULL && (g->methods & ~g->resource->methods))
 			ynode_error(d, v[GK_METHODS],
 			    "methods: not a subset of resource \"%s\"'s "
@@ -1431,7 +1444,7 @@ pload_grants(struct pload *L)
 			    g->resource->id);
 		if (v[GK_REQUIRE_CASE] != NULL &&
 		    ynode_bool(d, v[GK_REQUIRE_CASE], "require_case", &flag) ==
-			0)
+		        0)
 			g->require_case = flag;
 		if (v[GK_RATE] != NULL)
 			pload_rate(d, v[GK_RATE], g);
@@ -1447,7 +1460,7 @@ pload_grants(struct pload *L)
 		}
 		if (v[GK_MASK] != NULL &&
 		    pload_ref(&L->ids_mask, d, v[GK_MASK], "mask", "mask",
-			&ref) == 0)
+		        &ref) == 0)
 			g->mask = &p->masks[ref];
 		if (!ok || g->resource == NULL || g->consumer == NULL)
 			continue;
@@ -1485,7 +1498,7 @@ pload_serial(struct pload *L, struct ynode_doc *d, yaml_node_t *n)
 		return NULL;
 	for (c = s; *c; c++)
 		if (!((*c >= '0' && *c <= '9') || (*c >= 'A' && *c <= 'F') ||
-			(*c >= 'a' && *c <= 'f') || *c == ':'))
+		        (*c >= 'a' && *c <= 'f') || *c == ':'))
 			break;
 	if (*s == '\0' || *c != '\0' || strlen(s) > 128) {
 		ynode_error(d, n, "cert_serial: \"%s\" is not a hex serial", s);
@@ -1524,21 +1537,24 @@ pload_suspensions(struct pload *L)
 
 		su = &p->susp[i];
 		if (ynode_map(d, it->val, pload_susp_keys, v, "suspension") ==
-			-1 &&
+		        -1 &&
 		    v[0] == NULL)
 			continue;
 		if ((id = pload_id(d, v[0], "id")) == NULL)
 			continue;
 		su->id = pstrdup(p, id);
 		pload_new_id(L, &ids, &L->susps, i, d, v[0], id, "suspension");
-		if (v[1] && pload_ref(&L->ids_dept, d, v[1], "department",
-				"department", &ref) == 0)
+		if (v[1] &&
+		    pload_ref(&L->ids_dept, d, v[1], "department", "department",
+		        &ref) == 0)
 			su->department = &p->depts[ref];
-		if (v[2] && pload_ref(&L->ids_res, d, v[2], "resource",
-				"resource", &ref) == 0)
+		if (v[2] &&
+		    pload_ref(&L->ids_res, d, v[2], "resource", "resource",
+		        &ref) == 0)
 			su->resource = &p->res[ref];
-		if (v[3] && pload_ref(&L->ids_grant, d, v[3], "grant", "grant",
-				&ref) == 0) {
+		if (v[3] &&
+		    pload_ref(&L->ids_grant, d, v[3], "grant", "grant", &ref) ==
+		        0) {
 			su->grant = &p->grants[ref];
 			if (p->grants[ref].suspended_by == 0)
 				p->grants[ref].suspended_by = (int)i + 1;
@@ -1557,27 +1573,45 @@ pload_suspensions(struct pload *L)
 
 /* ---- cross checks and compilation ---- */
 
-/* Could one certificate satisfy both departments' conditions? */
+/*
+ * Could one certificate evidently satisfy both departments' conditions?
+ * They must constrain at least one common field and agree on every field
+ * they both constrain (SAN prefixes agree when one extends the other).
+ * Departments that constrain different fields are not flagged: a
+ * certificate matching both is denied at run time.
+ */
 static int
-pload_match_compatible(const struct pdept *a, const struct pdept *b)
+pload_match_overlap(const struct pdept *a, const struct pdept *b)
 {
 	const struct pmatch *x, *y;
-	size_t i, j;
+	size_t i, j, n;
+	int common = 0;
 
 	for (i = 0; i < a->nm; i++) {
 		x = &a->m[i];
-		if (x->kind == PMATCH_SAN_URI || x->kind == PMATCH_SAN_DNS)
-			continue; /* a certificate may carry several SANs */
 		for (j = 0; j < b->nm; j++) {
 			y = &b->m[j];
 			if (y->kind != x->kind || y->attr != x->attr)
 				continue;
+			if (x->kind == PMATCH_SAN_URI ||
+			    x->kind == PMATCH_SAN_DNS) {
+				n = x->len < y->len ? x->len : y->len;
+				if ((x->prefix || y->prefix)
+				        ? memcmp(x->val, y->val, n) != 0 ||
+				            (!x->prefix && x->len < y->len) ||
+				            (!y->prefix && y->len < x->len)
+				        : x->len != y->len ||
+				            memcmp(x->val, y->val, n) != 0)
+					continue; /* a cert may hold both */
+				common = 1;
+				continue;
+			}
 			if (x->len != y->len || memcmp(x->val, y->val, x->len))
 				return 0;
+			common = 1;
 		}
 	}
-	/* SANs never rule a pair out: a certificate may carry several. */
-	return 1;
+	return common;
 }
 
 static void
@@ -1593,7 +1627,8 @@ pload_dept_index(struct pload *L)
 		pd = &p->dmatch[i];
 		for (k = 0; k < pd->nm; k++)
 			if (pd->m[k].kind == PMATCH_SUBJECT ||
-			    (!pd->m[k].prefix && pd->m[k].kind != PMATCH_ISSUER))
+			    (!pd->m[k].prefix &&
+			        pd->m[k].kind != PMATCH_ISSUER))
 				break;
 		if (k == pd->nm) {
 			p->dept_scan[p->ndept_scan++] = (uint32_t)i;
@@ -1621,10 +1656,7 @@ pload_dept_index(struct pload *L)
 	for (i = 0; i < p->ndepts; i++)
 		for (j = i + 1; j < p->ndepts; j++)
 			if (p->dmatch[i].nm && p->dmatch[j].nm &&
-			    pload_match_compatible(&p->dmatch[i],
-				&p->dmatch[j]) &&
-			    pload_match_compatible(&p->dmatch[j],
-				&p->dmatch[i])) {
+			    pload_match_overlap(&p->dmatch[i], &p->dmatch[j])) {
 				struct pitem *it = &L->depts.v[j];
 
 				ynode_error(it->d, it->key,
@@ -1640,8 +1672,8 @@ pload_node_new(struct policy *p)
 {
 	if (p->nnodes == p->capnodes) {
 		p->capnodes = p->capnodes ? p->capnodes * 2 : 64;
-		p->nodes = xreallocarray(p->nodes, p->capnodes,
-		    sizeof(*p->nodes));
+		p->nodes =
+		    xreallocarray(p->nodes, p->capnodes, sizeof(*p->nodes));
 	}
 	memset(&p->nodes[p->nnodes], 0, sizeof(p->nodes[0]));
 	p->nodes[p->nnodes].wild = -1;
@@ -1755,8 +1787,8 @@ pload_overlap_subtree(struct pload *L, uint32_t pi, uint32_t node,
  * matching pi could take, and report equally specific patterns there.
  */
 static void
-pload_overlap_walk(struct pload *L, uint32_t pi, const char *seg,
-    uint32_t node, size_t *budget)
+pload_overlap_walk(struct pload *L, uint32_t pi, const char *seg, uint32_t node,
+    size_t *budget)
 {
 	struct policy *p = L->p;
 	const char *e;
@@ -1769,7 +1801,8 @@ pload_overlap_walk(struct pload *L, uint32_t pi, const char *seg,
 	/* `**` anchored here matches whatever pi has left. */
 	pload_conflicts(L, pi, p->nodes[node].rest, p->nodes[node].nrest);
 	if (seg == NULL) {
-		pload_conflicts(L, pi, p->nodes[node].term, p->nodes[node].nterm);
+		pload_conflicts(L, pi, p->nodes[node].term,
+		    p->nodes[node].nterm);
 		return;
 	}
 	for (e = seg; *e && *e != '/'; e++)
@@ -1784,9 +1817,8 @@ pload_overlap_walk(struct pload *L, uint32_t pi, const char *seg,
 		for (i = 0; i < p->edges.cap; i++)
 			if (p->edges.e[i].used && p->edges.e[i].ns == node &&
 			    p->edges.e[i].klen > 0)
-				pload_overlap_walk(L, pi,
-				    *e ? e + 1 : NULL, p->edges.e[i].val,
-				    budget);
+				pload_overlap_walk(L, pi, *e ? e + 1 : NULL,
+				    p->edges.e[i].val, budget);
 	} else if (ptab_get(&p->edges, node, seg, len, &child) == 0)
 		pload_overlap_walk(L, pi, *e ? e + 1 : NULL, child, budget);
 	if (p->nodes[node].wild >= 0 && len > 0)
