@@ -14,6 +14,8 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *summary;
 } main_cmds[] = {
+	{ "explain", cmd_explain, "decide one request offline, step by step" },
+	{ "policy", cmd_policy, "run policy test cases (policy test)" },
 	{ "version", cmd_version, "print version and library versions" },
 };
 
@@ -22,14 +24,16 @@ main_usage(FILE *fp)
 {
 	size_t i;
 
-	fprintf(fp, "usage: govgate COMMAND [OPTIONS]\n\n"
-		    "govgate is a mutual-TLS gateway that decides, audits and "
-		    "forwards\ncross-department requests.\n\ncommands:\n");
+	fprintf(fp,
+	    "usage: govgate COMMAND [OPTIONS]\n\n"
+	    "govgate is a mutual-TLS gateway that decides, audits and "
+	    "forwards\ncross-department requests.\n\ncommands:\n");
 	for (i = 0; i < sizeof(main_cmds) / sizeof(main_cmds[0]); i++)
 		fprintf(fp, "  %-9s %s\n", main_cmds[i].name,
 		    main_cmds[i].summary);
-	fprintf(fp, "\nRun 'govgate COMMAND --help' for a command's options.\n"
-		    "See govgate(8), govgate.yaml(5) and govgate-policy(5).\n");
+	fprintf(fp,
+	    "\nRun 'govgate COMMAND --help' for a command's options.\n"
+	    "See govgate(8), govgate.yaml(5) and govgate-policy(5).\n");
 }
 
 /* True when argv (after the command name) asks for help. */
@@ -41,7 +45,8 @@ cmd_wants_help(int argc, char **argv)
 	for (i = 1; i < argc; i++) {
 		if (strcmp(argv[i], "--") == 0)
 			break;
-		if (strcmp(argv[i], "-h") == 0 || strcmp(argv[i], "--help") == 0)
+		if (strcmp(argv[i], "-h") == 0 ||
+		    strcmp(argv[i], "--help") == 0)
 			return 1;
 	}
 	return 0;
