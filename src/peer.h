@@ -1,4 +1,4 @@
-/* peer.h - a client's certificate identity as plain data (no X509 after this). */
+/* peer.h - a client's certificate identity as plain data (no X509 after). */
 #ifndef PEER_H
 #define PEER_H
 
@@ -8,9 +8,10 @@
 #include <openssl/x509.h>
 
 #define PEER_MAX_FIELD 256 /* bytes of one subject/issuer attribute or SAN */
-#define PEER_MAX_SAN 8	   /* URI and DNS SANs kept, of each kind */
+#define PEER_MAX_SAN 8     /* URI and DNS SANs kept, of each kind */
 #define PEER_MAX_DN 1024   /* bytes of an RFC 4514 rendering, + NUL */
-#define PEER_ARENA 4096	   /* bytes for all strings of one identity */
+#define PEER_ARENA 4096    /* bytes for all strings of one identity */
+#define PEER_SERIAL_MAX_OCTETS 32 /* RFC 5280 says 20; longer is refused */
 
 /* The name attributes a department `match` may use (contract section 4). */
 enum peer_attr {
@@ -24,10 +25,16 @@ enum peer_attr {
 	PEER_NATTRS,
 };
 
+/*
+ * An OK value is the attribute's exact UTF-8 (ASN1_STRING_to_UTF8 of any
+ * string type), not trimmed or case-folded: "Finance " and "finance" are
+ * not "Finance". Policy compares bytes; UNUSABLE in a field that any
+ * match uses makes the certificate unknown_department (contract 4.2b).
+ */
 enum peer_attr_state {
 	PEER_ATTR_ABSENT = 0,
-	PEER_ATTR_OK,	    /* exactly once, valid UTF-8, no NUL, fits */
-	PEER_ATTR_UNUSABLE, /* repeated, NUL, bad encoding or too long */
+	PEER_ATTR_OK,       /* once, valid UTF-8, no NUL/C0/DEL, fits */
+	PEER_ATTR_UNUSABLE, /* repeated, control, bad encoding, too long */
 };
 
 /* A NUL-terminated string inside struct peer's arena; len 0 is "". */
@@ -47,18 +54,22 @@ struct peer_name {
  * memory: every string lives in arena.
  */
 struct peer {
-	int present;	  /* a verified client certificate was presented */
-	int san_overflow; /* more SANs than PEER_MAX_SAN, or one too long */
+	int present;      /* a verified client certificate was presented */
+	int san_overflow; /* a URI/DNS SAN was not kept: too many, too long,
+	                     malformed, or the extension is bad; the kept
+	                     ones are then incomplete */
 	struct peer_name subject;
 	struct peer_name issuer;
 	uint8_t n_san_uri, n_san_dns;
 	struct peer_str san_uri[PEER_MAX_SAN];
 	struct peer_str san_dns[PEER_MAX_SAN];
-	struct peer_str serial;	   /* upper-case hex, e.g. "3F8A21" */
-	struct peer_str sha256;	   /* of the certificate's DER, lower hex */
-	struct peer_str dn;	   /* RFC 4514 subject, escaped, bounded */
+	struct peer_str serial;    /* upper-case hex, e.g. "3F8A21"; no leading
+	                              zeros, "0" for zero, "-" if negative */
+	struct peer_str sha256;    /* of the certificate's DER, lower hex */
+	struct peer_str dn;        /* RFC 4514 subject, escaped, bounded; ends
+	                              "..." when truncated */
 	struct peer_str issuer_dn; /* RFC 4514 issuer */
-	int64_t not_after;	   /* seconds since the epoch */
+	int64_t not_after;         /* seconds since the epoch */
 	uint16_t arena_used;
 	char arena[PEER_ARENA];
 };
@@ -70,15 +81,26 @@ peer_str(const struct peer *p, struct peer_str s)
 	return s.len == 0 ? "" : p->arena + s.off;
 }
 
+/* The attribute's name as a match writes it ("CN"), or "?" if out of range. */
 const char *peer_attr_name(enum peer_attr a);
 /* "CN", "OU", "O", "L", "ST", "C", "serialNumber". Returns 0 or -1. */
 int peer_attr_parse(const char *name, enum peer_attr *out);
 
 /*
  * Copy len bytes of s into p's arena as a NUL-terminated string. Returns 0,
- * or -1 when the arena is full (the caller marks the field unusable).
+ * or -1 when the arena is full or s holds a NUL (the caller marks the field
+ * unusable); out is then the empty string.
  */
 int peer_put(struct peer *p, const char *s, size_t len, struct peer_str *out);
+
+/*
+ * Write the canonical spelling of serial number s into out: the form
+ * peer_from_cert produces. s is hex digits in any case, optionally with ':'
+ * between digits and a leading '-'; leading zeros are dropped ("0a:3f" is
+ * "A3F", "00" is "0"). Returns 0, or -1 when s is not such a number, has
+ * more than PEER_SERIAL_MAX_OCTETS octets, or out is too small.
+ */
+int peer_serial_canon(const char *s, char *out, size_t outlen);
 
 /*
  * Fill p from a leaf certificate the caller has chain-verified. Returns 0,
