@@ -527,6 +527,9 @@ conf_path(struct ynode_doc *d, const struct conf *c, yaml_node_t *n,
 		    sizeof(buf) - 1);
 		return NULL;
 	}
+	/* "policies/" is the folder itself: "policies". */
+	while (len > 1 && buf[len - 1] == '/')
+		buf[--len] = '\0';
 	return xstrdup(buf);
 }
 

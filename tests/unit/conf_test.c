@@ -226,6 +226,28 @@ conf_test_write(const char *name, const char *text, char *path, size_t len)
 	return fclose(fp);
 }
 
+/* Write text with its first from replaced by to. */
+static int
+conf_test_write_subst(const char *name, const char *text, const char *from,
+    const char *to, char *path, size_t len)
+{
+	const char *at;
+	char *buf;
+	size_t n;
+	int rc;
+
+	if ((at = strstr(text, from)) == NULL)
+		return -1;
+	n = strlen(text) + strlen(to) + 1;
+	if ((buf = malloc(n)) == NULL)
+		return -1;
+	snprintf(buf, n, "%.*s%s%s", (int)(at - text), text, to,
+	    at + strlen(from));
+	rc = conf_test_write(name, buf, path, len);
+	free(buf);
+	return rc;
+}
+
 static void
 conf_test_cidr(void)
 {
@@ -428,7 +450,7 @@ conf_test_full(void)
 	struct conf *c;
 	const struct conf_upstream *u;
 	const struct conf_listener *l;
-	char path[PATH_MAX], want[PATH_MAX + 64];
+	char path[PATH_MAX], want[PATH_MAX + 64], folder[300];
 	uint8_t a[16];
 
 	diag_init(&dg);
@@ -437,18 +459,10 @@ conf_test_full(void)
 	c = conf_load(path, &dg);
 	tap_ok(c == NULL && dg.nerrors == 1, "full: absolute missing policy");
 	diag_clear(&dg);
-	{
-		char *buf, *p;
-		size_t len;
-
-		len = sizeof(yaml) + strlen(conf_test_dir);
-		buf = malloc(len);
-		p = strstr(yaml, "/etc/govgate/policies/");
-		snprintf(buf, len, "%.*s%s%s", (int)(p - yaml), yaml,
-		    conf_test_dir, p + strlen("/etc/govgate/policies/"));
-		conf_test_write("full.yaml", buf, path, sizeof(path));
-		free(buf);
-	}
+	/* The temp folder with a trailing slash, which is dropped. */
+	snprintf(folder, sizeof(folder), "%s/", conf_test_dir);
+	conf_test_write_subst("full.yaml", yaml, "/etc/govgate/policies/",
+	    folder, path, sizeof(path));
 	c = conf_load(path, &dg);
 	if (!tap_ok(c != NULL && dg.nwarnings == 0, "full: loads")) {
 		diag_print(&dg, stdout);
@@ -458,7 +472,8 @@ conf_test_full(void)
 	}
 	tap_streq(c->name, "nn-egov-gw-1", "full: name");
 	tap_ok(c->workers == 4, "full: workers");
-	tap_streq(c->policy, conf_test_dir, "full: absolute policy kept");
+	tap_streq(c->policy, conf_test_dir,
+	    "full: absolute policy kept, trailing slash dropped");
 	l = &c->listeners[0];
 	tap_streq(l->address.host, "::", "full: ipv6 host without brackets");
 	tap_streq(l->address.text, "[::]:8443", "full: address text");
