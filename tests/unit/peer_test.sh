@@ -8,8 +8,8 @@ top_srcdir=${top_srcdir:-$(cd "$(dirname "$0")/../.." && pwd)}
 top_builddir=${top_builddir:-$top_srcdir}
 bin=$top_builddir/tests/unit/peer_test
 # Debian's python3-cryptography, whatever python3 is first in PATH.
-py=/usr/bin/python3
-[ -x "$py" ] || py=python3
+py=${PYTHON3:-/usr/bin/python3}
+command -v "$py" >/dev/null 2>&1 || py=python3
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/peer_test.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
