@@ -20,9 +20,8 @@ if [ -d "$out" ] && [ -n "$(ls -A "$out")" ]; then
 		echo "mkpki: $out is not empty and not a govgate PKI; refusing" >&2
 		exit 1
 	fi
-	rm -rf "$out/ca"
-	(cd "$out" && rm -f -- .govgate-pki ./*.pem ./*.crt ./*.key ./*.crl \
-	    manifest.txt)
+	# Marked as ours: empty it, subdirectories (ca/, special/) included.
+	(cd "$out" && rm -rf -- ./* ./.[!.]* ./..?*)
 fi
 mkdir -p "$out/ca"
 out=$(cd "$out" && pwd)
