@@ -11,9 +11,12 @@ struct conf_listener;
 struct conf_upstream;
 struct diag;
 
-#define TLSCTX_VERIFY_DEPTH 4		/* intermediates below a trusted CA */
+#define TLSCTX_VERIFY_DEPTH 4            /* intermediates below a trusted CA */
 #define TLSCTX_MAX_CERT_LIST (64 * 1024) /* bytes of a peer's Certificate */
 #define TLSCTX_EXPIRY_WARN_DAYS 30
+#define TLSCTX_CRL_WARN_DAYS 7          /* CRL nextUpdate this close: warn */
+#define TLSCTX_SESSION_CACHE_SIZE 20480 /* sessions per server context */
+#define TLSCTX_MAX_KEY_FILE (64 * 1024) /* bytes of a private key file */
 
 /*
  * Build the server context of a listener exactly as serve uses it: chain and
@@ -30,6 +33,22 @@ SSL_CTX *tlsctx_server_new(const struct conf_listener *l, int64_t now,
 /* The client context for an upstream with tls (CA, optional client cert). */
 SSL_CTX *tlsctx_upstream_new(const struct conf_upstream *u, int64_t now,
     struct diag *dg);
+
+/*
+ * Drop every cached session of a server context. A reload (new CRL, new
+ * certificates) builds a new SSL_CTX instead, whose empty cache and fresh
+ * ticket keys already stop old sessions and tickets from resuming; this
+ * is for dropping sessions while keeping the context. Thread-safe.
+ */
+void tlsctx_flush_sessions(SSL_CTX *ctx);
+
+/*
+ * Prepare a client SSL of an upstream context for one connection: SNI and
+ * certificate name check against tls.server_name, or else host (an IP
+ * address is checked against the IP SANs and sends no SNI). Returns 0 or -1.
+ */
+int tlsctx_upstream_prepare(SSL *ssl, const struct conf_upstream *u,
+    const char *host);
 
 /*
  * The verify result of the last handshake on ssl as a short reason
