@@ -5,7 +5,7 @@ set -u
 here=$(cd "$(dirname "$0")" && pwd)
 tap=$(mktemp)
 trap 'rm -f "$tap"' EXIT
-GOVGATE_TAP=$tap /usr/bin/python3 -m pytest -q -p no:cacheprovider \
+PYTHONDONTWRITEBYTECODE=1 GOVGATE_TAP=$tap /usr/bin/python3 -m pytest -q -p no:cacheprovider \
     -o console_output_style=classic "$here" >"$tap.out" 2>&1
 rc=$?
 n=$(grep -c '^' "$tap" || true)
