@@ -9,6 +9,7 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netdb.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -297,9 +298,17 @@ geo_has_zone(const struct geo *g)
 }
 
 /*
+ * An IPv6 tree keeps IPv4 at ::/96, so an IPv4-compatible source such as
+ * ::10.30.4.21 (deprecated, never a real peer; also :: and ::1) would get
+ * the zone of 10.30.4.21. Such sources are looked up as unknown.
+ */
+static const uint8_t geo_v4compat[12];
+
+/*
  * Look up sa (AF_INET or AF_INET6; IPv4-mapped IPv6 is looked up as IPv4,
- * since a database may be IPv4-only). Fills out; lookup errors leave the
- * fields empty (unknown). Thread-safe; touches no socket.
+ * since a database may be IPv4-only; IPv4-compatible ::/96 is unknown).
+ * Fills out; lookup errors leave the fields empty (unknown). Thread-safe;
+ * touches no socket.
  */
 void
 geo_lookup(const struct geo *g, const struct sockaddr *sa, struct geo_info *out)
@@ -321,7 +330,9 @@ geo_lookup(const struct geo *g, const struct sockaddr *sa, struct geo_info *out)
 			sin.sin_port = sin6->sin6_port;
 			memcpy(&sin.sin_addr, &sin6->sin6_addr.s6_addr[12], 4);
 			key = (const struct sockaddr *)&sin;
-		}
+		} else if (memcmp(sin6->sin6_addr.s6_addr, geo_v4compat,
+		               sizeof(geo_v4compat)) == 0)
+			return;
 	} else if (sa->sa_family != AF_INET)
 		return;
 
