@@ -171,17 +171,25 @@ json_str_same(const unsigned char *base, const struct json_tok *a,
 	const unsigned char *p = base + a->off, *pe = p + a->len;
 	const unsigned char *q = base + b->off, *qe = q + b->len;
 	unsigned char u[4], v[4];
-	size_t n, m;
+	size_t un = 0, ui = 0, vn = 0, vi = 0;
 
 	if (!a->esc && !b->esc)
 		return a->len == b->len && memcmp(p, q, a->len) == 0;
-	while (p < pe && q < qe) {
-		n = json_unesc1(&p, u);
-		m = json_unesc1(&q, v);
-		if (n != m || memcmp(u, v, n) != 0)
+	/* Compare the decoded byte streams; units may differ in size. */
+	for (;;) {
+		if (ui == un && p < pe) {
+			un = json_unesc1(&p, u);
+			ui = 0;
+		}
+		if (vi == vn && q < qe) {
+			vn = json_unesc1(&q, v);
+			vi = 0;
+		}
+		if (ui == un || vi == vn)
+			return ui == un && vi == vn;
+		if (u[ui++] != v[vi++])
 			return 0;
 	}
-	return p == pe && q == qe;
 }
 
 /* Length of a valid UTF-8 sequence; see json.h. */
@@ -260,8 +268,7 @@ json_string(struct json_parser *ps, struct json_tok *tok, int key)
 		if (*p == '"')
 			break;
 		if (*p < 0x20)
-			return json_fail(ps, p,
-			    "control character in string");
+			return json_fail(ps, p, "control character in string");
 		if (*p >= 0x80) {
 			if ((n = json_utf8_len(p, end)) == 0)
 				return json_fail(ps, p, "invalid UTF-8");
@@ -300,6 +307,7 @@ json_string(struct json_parser *ps, struct json_tok *tok, int key)
 		} else
 			p += 6;
 	}
+	tok->off = (uint32_t)(start - ps->base);
 	tok->len = (uint32_t)(p - start);
 	tok->esc = (uint8_t)esc;
 	ps->p = p + 1;
@@ -370,7 +378,7 @@ json_dupcheck(struct json_parser *ps, size_t obj)
 			for (j = 0; j < i; j++)
 				if (t[small[i]].hash == t[small[j]].hash &&
 				    json_str_same(ps->base, &t[small[i]],
-					&t[small[j]]))
+				        &t[small[j]]))
 					return json_fail(ps,
 					    ps->base + t[small[i]].off - 1,
 					    "duplicate key");
@@ -466,7 +474,7 @@ value:
 	case '{':
 	case '[':
 		if ((i = json_tok_new(&ps,
-			 *ps.p == '{' ? JSON_OBJECT : JSON_ARRAY)) < 0)
+		         *ps.p == '{' ? JSON_OBJECT : JSON_ARRAY)) < 0)
 			goto out;
 		if (depth >= maxdepth) {
 			json_fail(&ps, ps.p, "nesting too deep");
@@ -475,9 +483,8 @@ value:
 		stack[depth++] = (uint32_t)i;
 		ps.p++;
 		json_ws(&ps);
-		if (ps.p < ps.end && *ps.p == (t[i].type == JSON_OBJECT ?
-						      '}' :
-						      ']'))
+		if (ps.p < ps.end &&
+		    *ps.p == (t[i].type == JSON_OBJECT ? '}' : ']'))
 			goto close;
 		if (t[i].type == JSON_OBJECT)
 			goto key;
@@ -508,7 +515,7 @@ value:
 		if (*ps.p != '-' && !(*ps.p >= '0' && *ps.p <= '9')) {
 			json_fail(&ps, ps.p,
 			    *ps.p >= 0x80 ? "invalid UTF-8 or character"
-					  : "unexpected character");
+			                  : "unexpected character");
 			goto out;
 		}
 		if ((i = json_tok_new(&ps, JSON_NUMBER)) < 0 ||
@@ -541,7 +548,7 @@ after:
 	if (*ps.p != (t[top].type == JSON_OBJECT ? '}' : ']')) {
 		json_fail(&ps, ps.p,
 		    t[top].type == JSON_OBJECT ? "expected ',' or '}'"
-					       : "expected ',' or ']'");
+		                               : "expected ',' or ']'");
 		goto out;
 	}
 close:
@@ -557,7 +564,7 @@ key:
 	if (ps.p == ps.end || *ps.p != '"') {
 		json_fail(&ps, ps.p,
 		    ps.p == ps.end ? "unexpected end of input"
-				   : "expected a string key");
+		                   : "expected a string key");
 		goto out;
 	}
 	t[stack[depth - 1]].n++;
