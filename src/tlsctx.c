@@ -585,13 +585,32 @@ tlsctx_leaf_reason(X509 *x)
 	return TLSCTX_REASON_NONE;
 }
 
+/* The X509_V_ERR code the handshake records for a reason of ours. */
+static int
+tlsctx_reason_code(enum tlsctx_reason reason)
+{
+	switch (reason) {
+	case TLSCTX_REASON_NO_EKU:
+	case TLSCTX_REASON_NO_CLIENTAUTH:
+		return X509_V_ERR_INVALID_PURPOSE;
+	case TLSCTX_REASON_NO_DIGSIG:
+		return X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE;
+	default:
+		return X509_V_ERR_APPLICATION_VERIFICATION;
+	}
+}
+
+/*
+ * Verify callback of listeners: after OpenSSL's chain checks, refuse a leaf
+ * that fails tlsctx_leaf_reason, and remember why in the SSL's ex_data.
+ * OpenSSL's own purpose failure at the leaf gets our more precise reason.
+ */
 static int
 tlsctx_verify_cb(int ok, X509_STORE_CTX *xs)
 {
 	enum tlsctx_reason reason;
 	SSL *ssl;
 	X509 *x;
-	int err;
 
 	if (X509_STORE_CTX_get_error_depth(xs) != 0)
 		return ok;
@@ -601,13 +620,7 @@ tlsctx_verify_cb(int ok, X509_STORE_CTX *xs)
 	if (ok) {
 		if (reason == TLSCTX_REASON_NONE)
 			return 1;
-		err = reason == TLSCTX_REASON_NO_EKU ||
-		        reason == TLSCTX_REASON_NO_CLIENTAUTH
-		    ? X509_V_ERR_INVALID_PURPOSE
-		    : reason == TLSCTX_REASON_NO_DIGSIG
-		    ? X509_V_ERR_KEYUSAGE_NO_DIGITAL_SIGNATURE
-		    : X509_V_ERR_APPLICATION_VERIFICATION;
-		X509_STORE_CTX_set_error(xs, err);
+		X509_STORE_CTX_set_error(xs, tlsctx_reason_code(reason));
 	} else if (X509_STORE_CTX_get_error(xs) != X509_V_ERR_INVALID_PURPOSE)
 		reason = TLSCTX_REASON_NONE; /* OpenSSL's own code says it */
 	ssl = X509_STORE_CTX_get_ex_data(xs,
