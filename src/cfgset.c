@@ -23,7 +23,8 @@ cfgset_load(const char *path, const char *policy, int64_t now, struct diag *dg)
 	if ((s->conf = conf_load(path, dg)) == NULL)
 		goto fail;
 	if ((s->tz = tz_load(s->conf->timezone, err, sizeof(err))) == NULL) {
-		diag_error(dg, path, 0, 0, "timezone \"%s\": %s",
+		diag_error(dg, path, s->conf->timezone_line,
+		    s->conf->timezone_col, "timezone \"%s\": %s",
 		    s->conf->timezone, err);
 		goto fail;
 	}

@@ -105,7 +105,8 @@ ynode_load(struct ynode_doc *d, const char *path, size_t maxbytes,
 		goto out;
 	}
 	if (len > maxbytes) {
-		diag_error(dg, path, 0, 0, "file larger than %zu bytes", maxbytes);
+		diag_error(dg, path, 0, 0, "file larger than %zu bytes",
+		    maxbytes);
 		goto out;
 	}
 	if (!yaml_parser_initialize(&parser)) {
@@ -123,6 +124,25 @@ ynode_load(struct ynode_doc *d, const char *path, size_t maxbytes,
 		goto out;
 	}
 	d->loaded = 1;
+	/* A second document would be silently ignored: refuse it. */
+	{
+		yaml_document_t extra;
+
+		if (!yaml_parser_load(&parser, &extra)) {
+			diag_error(dg, path, parser.problem_mark.line + 1,
+			    parser.problem_mark.column + 1, "YAML syntax: %s",
+			    parser.problem ? parser.problem : "error");
+			goto out;
+		}
+		if (yaml_document_get_root_node(&extra) != NULL) {
+			diag_error(dg, path, extra.start_mark.line + 1,
+			    extra.start_mark.column + 1,
+			    "more than one YAML document in the file");
+			yaml_document_delete(&extra);
+			goto out;
+		}
+		yaml_document_delete(&extra);
+	}
 	ret = 0;
 out:
 	if (parser_ok)
@@ -198,8 +218,9 @@ ynode_map(struct ynode_doc *d, yaml_node_t *n, const struct ynode_key *keys,
 		return -1;
 	expected[0] = '\0';
 	for (i = 0; i < nkeys && elen < sizeof(expected); i++)
-		elen += (size_t)snprintf(expected + elen, sizeof(expected) - elen,
-		    "%s%s", i ? ", " : "", keys[i].name);
+		elen +=
+		    (size_t)snprintf(expected + elen, sizeof(expected) - elen,
+		        "%s%s", i ? ", " : "", keys[i].name);
 	for (pair = n->data.mapping.pairs.start;
 	     pair < n->data.mapping.pairs.top; pair++) {
 		k = ynode_at(d, pair->key);
@@ -211,10 +232,11 @@ ynode_map(struct ynode_doc *d, yaml_node_t *n, const struct ynode_key *keys,
 		}
 		for (i = 0; i < nkeys; i++)
 			if (strcmp((const char *)k->data.scalar.value,
-				keys[i].name) == 0)
+			        keys[i].name) == 0)
 				break;
 		if (i == nkeys) {
-			ynode_error(d, k, "unknown key \"%s\" in %s (expected: %s)",
+			ynode_error(d, k,
+			    "unknown key \"%s\" in %s (expected: %s)",
 			    (const char *)k->data.scalar.value, what, expected);
 			ret = -1;
 			continue;
@@ -306,8 +328,8 @@ ynode_uint(struct ynode_doc *d, yaml_node_t *n, const char *what, uint64_t min,
 		return -1;
 	}
 	if (v < min || v > max) {
-		ynode_error(d, n, "%s: %llu is out of range (%llu to %llu)", what,
-		    (unsigned long long)v, (unsigned long long)min,
+		ynode_error(d, n, "%s: %llu is out of range (%llu to %llu)",
+		    what, (unsigned long long)v, (unsigned long long)min,
 		    (unsigned long long)max);
 		return -1;
 	}
@@ -383,8 +405,8 @@ ynode_size(struct ynode_doc *d, yaml_node_t *n, const char *what, uint64_t min,
 	*out = v;
 	return 0;
 bad:
-	ynode_error(d, n, "%s: \"%s\" is not a size (a number, or with k, m, g)",
-	    what, s);
+	ynode_error(d, n,
+	    "%s: \"%s\" is not a size (a number, or with k, m, g)", what, s);
 	return -1;
 range:
 	ynode_error(d, n, "%s: \"%s\" is out of range (%llu to %llu bytes)",
@@ -395,7 +417,8 @@ range:
 size_t
 ynode_seq_len(const yaml_node_t *n)
 {
-	return (size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
+	return (
+	    size_t)(n->data.sequence.items.top - n->data.sequence.items.start);
 }
 
 yaml_node_item_t
@@ -407,7 +430,8 @@ ynode_seq_item(const yaml_node_t *n, size_t i)
 size_t
 ynode_map_len(const yaml_node_t *n)
 {
-	return (size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
+	return (
+	    size_t)(n->data.mapping.pairs.top - n->data.mapping.pairs.start);
 }
 
 yaml_node_pair_t *
