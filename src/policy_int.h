@@ -74,6 +74,9 @@ struct pnode {
 	uint32_t nterm;
 	uint32_t *rest; /* `**` patterns anchored here */
 	uint32_t nrest;
+	uint32_t *lit; /* literal children, for load-time walks only */
+	uint32_t nlit;
+	int empty; /* reached by an empty final segment (trailing '/') */
 };
 
 struct tz;

@@ -1715,9 +1715,13 @@ pload_trie_insert(struct policy *p, uint32_t pi)
 			node = (uint32_t)p->nodes[node].wild;
 		} else {
 			child = (uint32_t)p->nnodes;
-			if (ptab_put(&p->edges, node, seg, len, child) == child)
+			if (ptab_put(&p->edges, node, seg, len, child) ==
+			    child) {
 				pload_node_new(p);
-			else
+				p->nodes[child].empty = len == 0;
+				pload_u32_push(&p->nodes[node].lit,
+				    &p->nodes[node].nlit, child);
+			} else
 				ptab_get(&p->edges, node, seg, len, &child);
 			node = child;
 		}
@@ -1777,9 +1781,8 @@ pload_overlap_subtree(struct pload *L, uint32_t pi, uint32_t node,
 	if (p->nodes[node].wild >= 0)
 		pload_overlap_subtree(L, pi, (uint32_t)p->nodes[node].wild,
 		    budget);
-	for (i = 0; i < p->edges.cap; i++)
-		if (p->edges.e[i].used && p->edges.e[i].ns == node)
-			pload_overlap_subtree(L, pi, p->edges.e[i].val, budget);
+	for (i = 0; i < p->nodes[node].nlit; i++)
+		pload_overlap_subtree(L, pi, p->nodes[node].lit[i], budget);
 }
 
 /*
@@ -1814,11 +1817,11 @@ pload_overlap_walk(struct pload *L, uint32_t pi, const char *seg, uint32_t node,
 	}
 	if ((len == 1 && seg[0] == '*') ||
 	    (len >= 3 && seg[0] == '{' && seg[len - 1] == '}')) {
-		for (i = 0; i < p->edges.cap; i++)
-			if (p->edges.e[i].used && p->edges.e[i].ns == node &&
-			    p->edges.e[i].klen > 0)
+		/* A wildcard matches any non-empty literal below. */
+		for (i = 0; i < p->nodes[node].nlit; i++)
+			if (!p->nodes[p->nodes[node].lit[i]].empty)
 				pload_overlap_walk(L, pi, *e ? e + 1 : NULL,
-				    p->edges.e[i].val, budget);
+				    p->nodes[node].lit[i], budget);
 	} else if (ptab_get(&p->edges, node, seg, len, &child) == 0)
 		pload_overlap_walk(L, pi, *e ? e + 1 : NULL, child, budget);
 	if (p->nodes[node].wild >= 0 && len > 0)
@@ -1972,6 +1975,7 @@ policy_unref(struct policy *p)
 	for (i = 0; i < p->nnodes; i++) {
 		free(p->nodes[i].term);
 		free(p->nodes[i].rest);
+		free(p->nodes[i].lit);
 	}
 	free(p->nodes);
 	free(p->pats);
