@@ -313,7 +313,8 @@ cmd_explain(int argc, char **argv)
 	}
 	r.cert_optional =
 	    l != NULL && l->tls.client_auth == CONF_CLIENT_AUTH_OPTIONAL;
-	if (cert != NULL && offline_load_cert(&r, cert, err, sizeof(err)) == -1)
+	if (cert != NULL && strcmp(cert, "none") != 0 &&
+	    offline_load_cert(&r, cert, err, sizeof(err)) == -1)
 		goto usage_err;
 	if (from != NULL &&
 	    offline_set_from(&r, set->geo, from, err, sizeof(err)) == -1)

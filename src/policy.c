@@ -611,6 +611,7 @@ policy_step_grants(const struct policy *p, const struct policy_input *in,
 {
 	const struct policy_grant *g;
 	enum policy_reason r, best = POLICY_R_NO_GRANT;
+	const struct policy_grant *furthest = NULL;
 	uint32_t lo, hi, mid, k;
 	int best_depth = -1, nenforce = 0;
 
@@ -654,6 +655,7 @@ policy_step_grants(const struct policy *p, const struct policy_input *in,
 		if (policy_reason_depth(r) > best_depth) {
 			best_depth = policy_reason_depth(r);
 			best = r;
+			furthest = g;
 			if (r == POLICY_R_SUSPENDED)
 				d->suspension = &p->susp[g->suspended_by - 1];
 			else
@@ -666,6 +668,8 @@ policy_step_grants(const struct policy *p, const struct policy_input *in,
 	}
 	if (nenforce == 0)
 		return POLICY_R_NO_GRANT;
+	/* On a denial, grant names the grant that got furthest. */
+	d->grant = furthest;
 	return best;
 }
 

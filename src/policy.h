@@ -11,8 +11,8 @@ struct tz;
 
 #define POLICY_MAX_LEVELS 16
 #define POLICY_MAX_CANDIDATES 8 /* candidate grants reported on a denial */
-#define POLICY_MAX_PATH 8192	/* bytes of a request path judged */
-#define POLICY_MAX_SEGMENTS 64	/* segments of a path or pattern */
+#define POLICY_MAX_PATH 8192    /* bytes of a request path judged */
+#define POLICY_MAX_SEGMENTS 64  /* segments of a path or pattern */
 
 /* Stable reason codes (contract section 4.1); the names are the codes. */
 enum policy_reason {
@@ -86,10 +86,10 @@ enum policy_method {
 };
 
 struct policy_mask_rule {
-	char *field;	    /* the JSON Pointer as written */
-	char **tokens;	    /* unescaped reference tokens; "*" is every item */
+	char *field;   /* the JSON Pointer as written */
+	char **tokens; /* unescaped reference tokens; "*" is every item */
 	size_t ntokens;
-	int drop;	    /* fn: drop; else keep first/last */
+	int drop; /* fn: drop; else keep first/last */
 	uint32_t first, last;
 };
 
@@ -114,7 +114,7 @@ struct policy_resource {
 	const struct policy_department *owner;
 	char *upstream;
 	unsigned methods; /* enum policy_method bits */
-	char **paths;	  /* patterns as written */
+	char **paths;     /* patterns as written */
 	size_t npaths;
 	char *subject_id; /* name of the {segment} naming a data subject */
 	int classification;
@@ -132,24 +132,25 @@ struct policy_grant {
 	size_t npurposes;
 	char *legal_basis;
 	int64_t valid_from; /* UTC instant; INT64_MIN: always */
-	int64_t valid_until; /* first instant after `expires`; INT64_MAX: none */
+	int64_t
+	    valid_until; /* first instant after `expires`; INT64_MAX: none */
 	int32_t hours_from, hours_to; /* seconds of the local day; -1: any */
-	unsigned methods;	      /* 0: the resource's methods */
+	unsigned methods;             /* 0: the resource's methods */
 	int require_case;
 	uint64_t rate_interval_ns; /* 0: no rate limit */
 	uint32_t rate_burst;
 	int shadow;
 	const struct policy_mask *mask; /* stricter mask, or NULL */
-	int suspended_by;		/* index of a suspension + 1, or 0 */
+	int suspended_by;               /* index of a suspension + 1, or 0 */
 	size_t index;
 };
 
 struct policy_suspension {
 	char *id;
 	const struct policy_department *department; /* NULL: any */
-	const struct policy_resource *resource;	    /* NULL: any */
-	const struct policy_grant *grant;	    /* NULL: any */
-	char *cert_serial;			    /* NULL: any */
+	const struct policy_resource *resource;     /* NULL: any */
+	const struct policy_grant *grant;           /* NULL: any */
+	char *cert_serial;                          /* NULL: any */
 	char *reason;
 };
 
@@ -161,7 +162,7 @@ struct policy_input {
 	size_t path_len;
 	int malformed; /* the HTTP parser refused the request */
 	const struct peer *peer;
-	int cert_optional; /* listener has client_auth: optional */
+	int cert_optional;   /* listener has client_auth: optional */
 	const char *country; /* ISO 3166 code; NULL: not covered (unknown) */
 	const char *zone;    /* NULL: in no zone */
 	const char *purpose; /* header value or NULL */
@@ -187,29 +188,31 @@ struct policy_candidate {
 struct policy_decision {
 	int allow;
 	enum policy_reason reason;
-	int status; /* HTTP status: 200 when allowed */
-	enum policy_step step; /* the step that decided */
+	int status;                     /* HTTP status: 200 when allowed */
+	enum policy_step step;          /* the step that decided */
 	uint8_t outcome[POLICY_NSTEPS]; /* enum policy_outcome per step */
 	const char *detail; /* static text: why parse or a step failed */
 	const struct policy_department *department;
 	const struct policy_resource *resource;
-	const struct policy_grant *grant;
+	const struct policy_grant
+	    *grant; /* allowed by; on a grant-step
+	             * denial: the one that got furthest */
 	const struct policy_suspension *suspension;
-	const struct policy_mask *mask; /* response obligation, or NULL */
-	size_t norm_len;		/* bytes of input->norm */
-	size_t subject_off, subject_len; /* subject_id segment in norm */
+	const struct policy_mask *mask;    /* response obligation, or NULL */
+	size_t norm_len;                   /* bytes of input->norm */
+	size_t subject_off, subject_len;   /* subject_id segment in norm */
 	const struct policy_grant *shadow; /* a shadow grant evaluated */
 	enum policy_reason shadow_reason;  /* POLICY_R_GRANT: would allow */
-	size_t ncandidates;		   /* may exceed the array */
+	size_t ncandidates;                /* may exceed the array */
 	struct policy_candidate cand[POLICY_MAX_CANDIDATES];
 };
 
 /* Settings that come from govgate.yaml rather than the policy files. */
 struct policy_env {
-	const struct tz *tz;	/* for dates and hours; required */
-	int64_t now;		/* for "expires within 30 days" warnings */
-	int have_country_db;	/* geoip.country_db configured */
-	int have_zone_db;	/* geoip.zone_db configured */
+	const struct tz *tz; /* for dates and hours; required */
+	int64_t now;         /* for "expires within 30 days" warnings */
+	int have_country_db; /* geoip.country_db configured */
+	int have_zone_db;    /* geoip.zone_db configured */
 };
 
 /*

@@ -1366,7 +1366,10 @@ pload_grants(struct pload *L)
 			for (j = 0; j < g->npurposes; j++)
 				if (ptab_get(&L->ids_purpose, 0, g->purposes[j],
 				        strlen(g->purposes[j]), &ref) == -1)
-					ynode_error(d, v[GK_PURPOSES],
+					ynode_error(d,
+					    ynode_at(d,
+					        ynode_seq_item(v[GK_PURPOSES],
+					            j)),
 					    "purposes: undeclared purpose "
 					    "\"%s\"",
 					    g->purposes[j]);
