@@ -1542,7 +1542,7 @@ audit_check_line(struct audit_scan *sc, const char *line, size_t len,
 	const struct json_tok *t = sc->toks;
 	struct json_err je;
 	unsigned char h[AUDIT_HASH_LEN];
-	char found[48], hex[AUDIT_HEX_LEN + 1];
+	char found[48], hex[AUDIT_HEX_LEN + 1], sig[AUDIT_SIG_B64_LEN + 1];
 	int at[AC_NCHECKS], e;
 	size_t k = 1, m = 0;
 
@@ -1587,28 +1587,31 @@ audit_check_line(struct audit_scan *sc, const char *line, size_t len,
 		snprintf(why, whylen, "bad record: \"seq\" is not valid");
 		return -1;
 	}
-	if (t[at[AC_TS]].esc ||
-	    !audit_ts_ok(line + t[at[AC_TS]].off, t[at[AC_TS]].len)) {
+	/*
+	 * Values are compared as decoded strings (an escape spelling a hex
+	 * digit is that digit), as any JSON reader would see them.
+	 */
+	if (json_str_get(line, &t[at[AC_TS]], r->ts, sizeof(r->ts)) !=
+	        AUDIT_TS_LEN ||
+	    !audit_ts_ok(r->ts, AUDIT_TS_LEN)) {
 		snprintf(why, whylen, "bad record: \"ts\" is not valid");
 		return -1;
 	}
-	memcpy(r->ts, line + t[at[AC_TS]].off, AUDIT_TS_LEN);
-	r->ts[AUDIT_TS_LEN] = '\0';
 	r->gwlen = json_str_get(line, &t[at[AC_GATEWAY]], r->gateway,
 	    sizeof(r->gateway));
 	if (r->gwlen > AUDIT_GATEWAY_MAX) {
 		snprintf(why, whylen, "bad record: \"gateway\" is not valid");
 		return -1;
 	}
-	if (t[at[AC_PREV]].esc ||
-	    audit_unhex(line + t[at[AC_PREV]].off, t[at[AC_PREV]].len, r->prev,
-	        AUDIT_HASH_LEN) < 0) {
+	if (json_str_get(line, &t[at[AC_PREV]], hex, sizeof(hex)) !=
+	        AUDIT_HEX_LEN ||
+	    audit_unhex(hex, AUDIT_HEX_LEN, r->prev, AUDIT_HASH_LEN) < 0) {
 		snprintf(why, whylen, "bad record: \"prev\" is not valid");
 		return -1;
 	}
-	if (t[at[AC_HASH]].esc ||
-	    audit_unhex(line + t[at[AC_HASH]].off, t[at[AC_HASH]].len, r->hash,
-	        AUDIT_HASH_LEN) < 0) {
+	if (json_str_get(line, &t[at[AC_HASH]], hex, sizeof(hex)) !=
+	        AUDIT_HEX_LEN ||
+	    audit_unhex(hex, AUDIT_HEX_LEN, r->hash, AUDIT_HASH_LEN) < 0) {
 		snprintf(why, whylen, "bad record: \"hash\" is not valid");
 		return -1;
 	}
@@ -1618,20 +1621,17 @@ audit_check_line(struct audit_scan *sc, const char *line, size_t len,
 			    "bad record: \"count\" is not valid");
 			return -1;
 		}
-		if (t[at[AC_KEY_ID]].esc ||
-		    t[at[AC_KEY_ID]].len != AUDIT_KEY_ID_LEN ||
-		    audit_unhex(line + t[at[AC_KEY_ID]].off, AUDIT_KEY_ID_LEN,
-		        h, AUDIT_KEY_ID_LEN / 2) < 0) {
+		if (json_str_get(line, &t[at[AC_KEY_ID]], r->key_id,
+		        sizeof(r->key_id)) != AUDIT_KEY_ID_LEN ||
+		    audit_unhex(r->key_id, AUDIT_KEY_ID_LEN, h,
+		        AUDIT_KEY_ID_LEN / 2) < 0) {
 			snprintf(why, whylen,
 			    "bad record: \"key_id\" is not valid");
 			return -1;
 		}
-		memcpy(r->key_id, line + t[at[AC_KEY_ID]].off,
-		    AUDIT_KEY_ID_LEN);
-		r->key_id[AUDIT_KEY_ID_LEN] = '\0';
-		if (t[at[AC_SIG]].esc ||
-		    audit_sig_decode(line + t[at[AC_SIG]].off,
-		        t[at[AC_SIG]].len, r->sig) < 0) {
+		if (json_str_get(line, &t[at[AC_SIG]], sig, sizeof(sig)) !=
+		        AUDIT_SIG_B64_LEN ||
+		    audit_sig_decode(sig, AUDIT_SIG_B64_LEN, r->sig) < 0) {
 			snprintf(why, whylen,
 			    "bad record: \"sig\" is not base64 of 64 bytes");
 			return -1;

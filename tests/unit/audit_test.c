@@ -560,7 +560,7 @@ test_decision(void)
 	unsigned char mac[32], qh[32];
 	size_t maclen = 0, i;
 	unsigned int ql = 0;
-	char why[1024], hex[65], want[256], *junk;
+	char why[2 * AUDIT_WHERE_MAX], hex[65], want[256], *junk;
 	int rc;
 
 	test_decision_in(&in, &cl, &rq, &pr, &d);
@@ -686,7 +686,7 @@ test_lifecycle(void)
 	struct audit_complete c;
 	struct audit_buf b;
 	static char body[AUDIT_BODY_MAX];
-	char why[1024];
+	char why[2 * AUDIT_WHERE_MAX];
 	int rc;
 
 	memset(&c, 0, sizeof(c));
