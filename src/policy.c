@@ -768,8 +768,9 @@ policy_decide(const struct policy *p, const struct policy_input *in,
 	} else {
 		d->outcome[POLICY_STEP_CERT] = POLICY_OUT_PASS;
 		/* 3. Exactly one department. */
-		if ((dept = policy_find_department(p, id, &d->detail)) ==
-		    NULL) {
+		if ((dept = in->department) == NULL &&
+		    (dept = policy_find_department(p, id, &d->detail)) ==
+		        NULL) {
 			policy_finish(d, POLICY_STEP_DEPARTMENT,
 			    POLICY_R_UNKNOWN_DEPARTMENT, 0);
 			return;

@@ -172,7 +172,9 @@ struct policy_input {
 	int64_t now_sec; /* clock, UTC */
 	int32_t now_nsec;
 	int dry_run; /* do not take rate-limit tokens (explain) */
-	char *norm;  /* out: normalised path, room for path_len + 1 bytes */
+	/* policy diff: the department as recorded, instead of mapping */
+	const struct policy_department *department;
+	char *norm; /* out: normalised path, room for path_len + 1 bytes */
 	size_t normsz;
 };
 
