@@ -5,8 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define JSON_MAX_DEPTH 64     /* nesting limit, hard */
-#define JSON_MAX_NUMBER 64    /* default bytes of one number */
+#define JSON_MAX_DEPTH 64          /* nesting limit, hard */
+#define JSON_MAX_NUMBER 64         /* default bytes of one number */
 #define JSON_MAX_INPUT 0x7fffffffU /* offsets are 32 bits */
 
 enum json_type {
@@ -40,7 +40,7 @@ struct json_tok {
 struct json_opts {
 	unsigned max_depth;  /* 0: JSON_MAX_DEPTH; larger values are clamped */
 	unsigned max_number; /* bytes of a number; 0: JSON_MAX_NUMBER */
-	int allow_dups;	     /* accept duplicate keys (default: refuse) */
+	int allow_dups;      /* accept duplicate keys (default: refuse) */
 };
 
 /* Where and why a parse failed; why is a static string. */

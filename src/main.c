@@ -14,6 +14,7 @@ static const struct {
 	int (*fn)(int, char **);
 	const char *summary;
 } main_cmds[] = {
+	{ "audit", cmd_audit, "verify, query and sign the audit trail" },
 	{ "check", cmd_check, "validate config, policy, certificates, keys" },
 	{ "explain", cmd_explain, "decide one request offline, step by step" },
 	{ "policy", cmd_policy, "run policy test cases (policy test)" },

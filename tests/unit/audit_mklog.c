@@ -241,7 +241,8 @@ main(int argc, char **argv)
 		audit_buf_init(&out, obuf, sizeof(obuf));
 		while (i < hi) {
 			i++;
-			if (i % every == 0 || i == last_sealed)
+			if ((i % every == 0 && i < last_sealed) ||
+			    i == last_sealed)
 				rc = audit_checkpoint(&ch, &out, &s,
 				    start + (int64_t)(i / 1000),
 				    (int32_t)(i % 1000) * 1000000);
