@@ -138,3 +138,60 @@ def gwdir(tmp_path, pki, geodb):
             return str(path)
 
     return GW()
+
+
+# --- govgate serve: recording backend and gateways (see gwtest.py) --------
+
+import gwtest  # noqa: E402
+
+
+def pytest_configure(config):
+    """Also count a failed teardown (a gateway that crashed, left a
+    sanitizer report or did not exit 0 on SIGTERM) as a TAP failure."""
+    config.pluginmanager.register(_TeardownTap(), "govgate-teardown-tap")
+
+
+class _TeardownTap:
+    def pytest_runtest_logreport(self, report):
+        global _tap_count
+        path = os.environ.get("GOVGATE_TAP")
+        if not path or report.when != "teardown" or not report.failed:
+            return
+        _tap_count += 1
+        with open(path, "a", encoding="utf-8") as f:
+            f.write("not ok %d - %s (teardown)\n"
+                    % (_tap_count, report.nodeid.replace("#", "")))
+
+
+@pytest.fixture
+def backend():
+    """A recording backend on 127.0.0.1 (mode normal), stopped afterwards."""
+    b = gwtest.RecordingBackend().start()
+    yield b
+    b.stop()
+
+
+@pytest.fixture
+def make_gateway(tmp_path, pki, backend):
+    """Factory: make_gateway(**Gateway options) -> a started gateway whose
+    echo-api upstream is `backend`. Pass start=False to start it yourself.
+    At teardown every gateway still running gets SIGTERM and must exit 0
+    without a sanitizer report."""
+    made = []
+
+    def make(start=True, **kw):
+        kw.setdefault("backend", backend)
+        g = gwtest.Gateway(str(tmp_path / ("gw%d" % len(made))), pki, **kw)
+        made.append(g)
+        if start:
+            g.start()
+        return g
+
+    yield make
+    errors = []
+    for g in made:
+        try:
+            g.finish()
+        except AssertionError as e:
+            errors.append(str(e))
+    assert not errors, "\n".join(errors)
