@@ -140,6 +140,7 @@ def make_policy(revision="itest-1", echo_methods=None, extra=""):
             purposes: [testing]
             approved_by: gongan
             legal_basis: "integration test"
+            expires: 2099-12-31
         """).format(revision=revision, gongan=GONGAN_O, renshe=RENSHE_O,
                     deptca=DEPT_CA_CN, methods=", ".join(methods)) + extra
 
