@@ -1,6 +1,7 @@
 /* cmd_policy.c - `govgate policy test`: run policy test cases. */
 #include "config.h"
 
+#include <errno.h>
 #include <getopt.h>
 #include <libgen.h>
 #include <limits.h>
@@ -13,13 +14,17 @@
 #include "cmd.h"
 #include "conf.h"
 #include "diag.h"
+#include "json.h"
 #include "offline.h"
 #include "peer.h"
 #include "policy.h"
+#include "tz.h"
 #include "xmalloc.h"
 #include "ynode.h"
 
 #define PTEST_MAX_REPEAT 100000
+#define PDIFF_MAX_LINE (64 * 1024) /* bytes of one audit record */
+#define PDIFF_MAX_TOKENS 512
 
 /* What the cases exercised, for --coverage. */
 struct ptest_cov {
@@ -38,7 +43,9 @@ static void
 policy_usage(FILE *fp)
 {
 	fprintf(fp,
-	    "usage: govgate policy test -c FILE [--coverage] CASES.yaml...\n\n"
+	    "usage: govgate policy test -c FILE [--coverage] CASES.yaml...\n"
+	    "       govgate policy diff -c FILE --against POLICY AUDIT.jsonl..."
+	    "\n\n"
 	    "Run policy test cases against the policy the config names, "
 	    "deciding each\n"
 	    "request exactly as serve would. Prints one line per failing "
@@ -52,7 +59,16 @@ policy_usage(FILE *fp)
 	    "                     no case exercised (one \"unexercised KIND "
 	    "ID\" line each)\n"
 	    "  -h, --help         this text\n\n"
-	    "Case files: see govgate-policy(5), section POLICY TESTS.\n");
+	    "Case files: see govgate-policy(5), section POLICY TESTS.\n\n"
+	    "policy diff re-decides every decision record of the audit files "
+	    "under the\n"
+	    "candidate POLICY (a file or folder) and prints each decision "
+	    "that would\n"
+	    "change. The department is taken as recorded (certificate "
+	    "matching is not\n"
+	    "re-run); source country, zone, purpose, case and time are the "
+	    "recorded ones.\n"
+	    "Exit status: 0 no change, 1 changes, 2 trouble.\n");
 }
 
 static const struct ynode_key ptest_file_keys[] = {
@@ -570,6 +586,277 @@ policy_test(int argc, char **argv)
 	return t.failed || t.nerrors ? 1 : 0;
 }
 
+/* A decision record's fields that a re-decision needs. */
+struct pdiff_rec {
+	char request_id[80], method[16], path[POLICY_MAX_PATH + 1];
+	char purpose[256], case_id[256], country[4], zone[GEO_MAX_ZONE];
+	char department[129], serial[80], ts[40];
+	char decision[8], reason[40], grant[129];
+	int has_purpose, has_case, has_cert;
+};
+
+/* Copy a string member of object obj, or "" when absent or null. */
+static int
+pdiff_str(const char *line, const struct json_tok *t, int obj, const char *key,
+    char *dst, size_t cap)
+{
+	int i;
+
+	dst[0] = '\0';
+	if ((i = json_obj_get(line, t, obj, key)) < 0 ||
+	    t[i].type != JSON_STRING)
+		return 0;
+	if (t[i].len >= cap)
+		return -1;
+	json_str_get(line, &t[i], dst, cap);
+	return 1;
+}
+
+static int
+pdiff_parse(const char *line, size_t len, struct json_tok *t,
+    struct pdiff_rec *r)
+{
+	struct json_err err;
+	char event[16];
+	int n, req, cli, subj, ok = 0;
+
+	memset(r, 0, sizeof(*r));
+	if ((n = json_parse(line, len, t, PDIFF_MAX_TOKENS, NULL, &err)) < 1 ||
+	    t[0].type != JSON_OBJECT)
+		return -1;
+	if (pdiff_str(line, t, 0, "event", event, sizeof(event)) != 1 ||
+	    strcmp(event, "decision") != 0)
+		return 0; /* not a decision record */
+	req = json_obj_get(line, t, 0, "request");
+	cli = json_obj_get(line, t, 0, "client");
+	subj = json_obj_get(line, t, 0, "subject");
+	if (req < 0 || t[req].type != JSON_OBJECT)
+		return -1;
+	ok |= pdiff_str(line, t, 0, "request_id", r->request_id,
+	    sizeof(r->request_id));
+	ok |= pdiff_str(line, t, 0, "ts", r->ts, sizeof(r->ts));
+	ok |= pdiff_str(line, t, req, "method", r->method, sizeof(r->method));
+	ok |= pdiff_str(line, t, req, "path", r->path, sizeof(r->path));
+	r->has_purpose =
+	    pdiff_str(line, t, req, "purpose", r->purpose, sizeof(r->purpose));
+	r->has_case =
+	    pdiff_str(line, t, req, "case", r->case_id, sizeof(r->case_id));
+	if (cli >= 0 && t[cli].type == JSON_OBJECT) {
+		pdiff_str(line, t, cli, "country", r->country,
+		    sizeof(r->country));
+		pdiff_str(line, t, cli, "zone", r->zone, sizeof(r->zone));
+	}
+	if (subj >= 0 && t[subj].type == JSON_OBJECT) {
+		r->has_cert = 1;
+		pdiff_str(line, t, subj, "department", r->department,
+		    sizeof(r->department));
+		pdiff_str(line, t, subj, "serial", r->serial,
+		    sizeof(r->serial));
+	}
+	pdiff_str(line, t, 0, "decision", r->decision, sizeof(r->decision));
+	pdiff_str(line, t, 0, "reason", r->reason, sizeof(r->reason));
+	pdiff_str(line, t, 0, "grant", r->grant, sizeof(r->grant));
+	return ok < 0 || r->method[0] == '\0' ? -1 : 1;
+}
+
+struct pdiff {
+	struct cfgset *set;
+	size_t records, changed, skipped, bad;
+};
+
+/*
+ * A pseudonymised path holds the subject segment as `{name}`, which is not
+ * a valid path segment: judge it with a neutral segment instead.
+ */
+static void
+pdiff_unpseudonymise(const char *in, char *out, size_t cap)
+{
+	const char *seg, *e;
+	size_t o = 0, len;
+
+	for (seg = in; *seg && o + 1 < cap; seg = e) {
+		for (e = seg + 1; *e && *e != '/'; e++)
+			;
+		len = (size_t)(e - seg);
+		if (len >= 3 && seg[0] == '/' && seg[1] == '{' &&
+		    e[-1] == '}') {
+			seg = "/0";
+			len = 2;
+		}
+		if (o + len >= cap)
+			break;
+		memcpy(out + o, seg, len);
+		o += len;
+	}
+	out[o] = '\0';
+}
+
+/* Re-decide one record; print it when the decision would change. */
+static void
+pdiff_record(struct pdiff *pd, const char *file, size_t lineno,
+    const struct pdiff_rec *rec)
+{
+	const struct policy *p = pd->set->policy;
+	struct offline_req r;
+	struct policy_input in;
+	struct policy_decision d;
+	char err[256], line[POLICY_MAX_PATH + 32], path[POLICY_MAX_PATH + 1];
+	const char *nd, *nr, *ng;
+
+	/* Without a department the certificate would have to be re-mapped. */
+	if (rec->has_cert && rec->department[0] == '\0' &&
+	    strcmp(rec->reason, "no_client_cert") != 0) {
+		pd->skipped++;
+		return;
+	}
+	offline_init(&r);
+	pdiff_unpseudonymise(rec->path, path, sizeof(path));
+	snprintf(line, sizeof(line), "%s %s", rec->method, path);
+	if (offline_set_request(&r, line, err, sizeof(err)) == -1 ||
+	    tz_parse_rfc3339(rec->ts, &r.at_sec, &r.at_nsec) == -1) {
+		pd->bad++;
+		printf("%s:%zu: cannot re-decide: %s\n", file, lineno,
+		    rec->ts[0] ? err : "no time");
+		offline_clear(&r);
+		return;
+	}
+	if (rec->has_purpose &&
+	    offline_set_header(&r, policy_purpose_header(p), rec->purpose, err,
+	        sizeof(err)) == -1)
+		pd->bad++;
+	if (rec->has_case &&
+	    offline_set_header(&r, policy_case_header(p), rec->case_id, err,
+	        sizeof(err)) == -1)
+		pd->bad++;
+	snprintf(r.geo.country, sizeof(r.geo.country), "%s", rec->country);
+	snprintf(r.geo.zone, sizeof(r.geo.zone), "%s", rec->zone);
+	offline_input(&r, p, &in);
+	in.dry_run = 1;
+	if (rec->department[0] != '\0') {
+		r.peer.present = 1;
+		peer_put(&r.peer, rec->serial, strlen(rec->serial),
+		    &r.peer.serial);
+		in.department = policy_department_find(p, rec->department);
+	}
+	pd->records++;
+	if (rec->department[0] != '\0' && in.department == NULL) {
+		nd = "deny";
+		nr = "unknown_department";
+		ng = "";
+	} else {
+		policy_decide(p, &in, &d);
+		nd = d.allow ? "allow" : "deny";
+		nr = policy_reason_str(d.reason);
+		ng = d.grant ? d.grant->id : "";
+	}
+	/* Which grant got furthest on a denial is detail, not a change. */
+	if (strcmp(nd, rec->decision) != 0 || strcmp(nr, rec->reason) != 0 ||
+	    (strcmp(nd, "allow") == 0 && strcmp(ng, rec->grant) != 0)) {
+		pd->changed++;
+		printf("%s:%zu: %s %s %s %s: %s %s%s%s -> %s %s%s%s\n", file,
+		    lineno, rec->request_id,
+		    rec->department[0] ? rec->department : "-", rec->method,
+		    rec->path, rec->decision, rec->reason,
+		    rec->grant[0] ? " " : "", rec->grant, nd, nr,
+		    ng[0] ? " " : "", ng);
+	}
+	offline_clear(&r);
+}
+
+static int
+pdiff_file(struct pdiff *pd, const char *path, struct json_tok *t)
+{
+	struct pdiff_rec rec;
+	char *line = NULL;
+	size_t cap = 0, lineno = 0;
+	ssize_t n;
+	FILE *fp;
+	int rc;
+
+	if ((fp = fopen(path, "r")) == NULL) {
+		fprintf(stderr, "govgate policy diff: %s: %s\n", path,
+		    strerror(errno));
+		return -1;
+	}
+	while ((n = getline(&line, &cap, fp)) != -1) {
+		lineno++;
+		if (n > PDIFF_MAX_LINE) {
+			pd->bad++;
+			printf("%s:%zu: record longer than %d bytes\n", path,
+			    lineno, PDIFF_MAX_LINE);
+			continue;
+		}
+		if (n > 0 && line[n - 1] == '\n')
+			n--;
+		if ((rc = pdiff_parse(line, (size_t)n, t, &rec)) == -1) {
+			pd->bad++;
+			printf("%s:%zu: not a readable audit record\n", path,
+			    lineno);
+		} else if (rc == 1)
+			pdiff_record(pd, path, lineno, &rec);
+	}
+	free(line);
+	fclose(fp);
+	return 0;
+}
+
+static int
+policy_diff(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "against", required_argument, NULL, 'a' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	struct json_tok *t = NULL;
+	struct pdiff pd;
+	struct diag dg;
+	const char *config = NULL, *against = NULL;
+	int ch, i, ret = 2;
+
+	memset(&pd, 0, sizeof(pd));
+	diag_init(&dg);
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			config = optarg;
+			break;
+		case 'a':
+			against = optarg;
+			break;
+		case 'h':
+			policy_usage(stdout);
+			return 0;
+		default:
+			policy_usage(stderr);
+			return 2;
+		}
+	}
+	if (config == NULL || against == NULL || optind == argc) {
+		policy_usage(stderr);
+		return 2;
+	}
+	if ((pd.set = cfgset_load(config, against, time(NULL), &dg)) == NULL) {
+		diag_print(&dg, stderr);
+		goto out;
+	}
+	t = xcalloc(PDIFF_MAX_TOKENS, sizeof(*t));
+	for (i = optind; i < argc; i++)
+		if (pdiff_file(&pd, argv[i], t) == -1)
+			goto out;
+	printf("%zu decisions re-decided, %zu would change, %zu skipped "
+	       "(no department recorded), %zu unreadable\n",
+	    pd.records, pd.changed, pd.skipped, pd.bad);
+	ret = pd.bad ? 2 : pd.changed ? 1 : 0;
+out:
+	free(t);
+	cfgset_free(pd.set);
+	diag_clear(&dg);
+	return ret;
+}
+
 int
 cmd_policy(int argc, char **argv)
 {
@@ -580,6 +867,8 @@ cmd_policy(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "test") == 0)
 		return policy_test(argc - 1, argv + 1);
+	if (strcmp(argv[1], "diff") == 0)
+		return policy_diff(argc - 1, argv + 1);
 	fprintf(stderr, "govgate policy: unknown subcommand \"%s\"\n", argv[1]);
 	policy_usage(stderr);
 	return 2;

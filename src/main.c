@@ -17,7 +17,7 @@ static const struct {
 	{ "audit", cmd_audit, "verify, query and sign the audit trail" },
 	{ "check", cmd_check, "validate config, policy, certificates, keys" },
 	{ "explain", cmd_explain, "decide one request offline, step by step" },
-	{ "policy", cmd_policy, "run policy test cases (policy test)" },
+	{ "policy", cmd_policy, "policy test cases and policy diff" },
 	{ "version", cmd_version, "print version and library versions" },
 };
 
