@@ -61,7 +61,7 @@ def wait_until(pred, timeout, step=0.02):
 # ---------------------------------------------------------------------------
 # The test policy
 
-def make_policy(revision="itest-1", echo_methods=None, extra=""):
+def make_policy(revision="itest-1", echo_methods=None, extra="", extra_departments=""):
     """A small policy that fits the tests better than the example one.
 
     Departments: gongan and renshe (mkpki.sh certificates, matched by O),
@@ -71,7 +71,8 @@ def make_policy(revision="itest-1", echo_methods=None, extra=""):
     Resources, all on upstream echo-api and owned by gongan: `echo`
     (/api/**, unconditional, every usual method), `secret` (/secret/**,
     sharing none) and `conditional` (/cond/**, needs grant G-1 for renshe
-    with purpose `testing`).
+    with purpose `testing`). extra_departments is YAML text inserted
+    under `departments:` (indented two spaces); extra is appended.
     """
     methods = echo_methods or ["GET", "HEAD", "POST", "PUT", "DELETE",
                                "OPTIONS", "PATCH"]
@@ -107,7 +108,7 @@ def make_policy(revision="itest-1", echo_methods=None, extra=""):
             name: caizheng
             match: {{ subject: {{ O: "\u5357\u5b81\u5e02\u8d22\u653f\u5c40", OU: "Finance" }} }}
             clearance: restricted
-        resources:
+        {extra_departments}resources:
           echo:
             name: echo
             owner: gongan
@@ -142,7 +143,8 @@ def make_policy(revision="itest-1", echo_methods=None, extra=""):
             legal_basis: "integration test"
             expires: 2099-12-31
         """).format(revision=revision, gongan=GONGAN_O, renshe=RENSHE_O,
-                    deptca=DEPT_CA_CN, methods=", ".join(methods)) + extra
+                    deptca=DEPT_CA_CN, methods=", ".join(methods),
+                    extra_departments=extra_departments) + extra
 
 
 # ---------------------------------------------------------------------------
@@ -784,6 +786,12 @@ def handshake_fails_or_no_response(port, ctx, request=None, timeout=5, **kw):
     response came back or the connection stayed open (timeout)."""
     try:
         c = Conn.open(port, ctx, timeout=timeout, **kw)
+    except ssl.SSLCertVerificationError:
+        raise  # the client refused the gateway: not what is tested
+    except ConnectionRefusedError:
+        raise AssertionError("nothing listens on %d" % port)
+    except (socket.timeout, TimeoutError):
+        raise AssertionError("handshake neither completed nor failed in %ss" % timeout)
     except (ssl.SSLError, OSError) as e:
         return "handshake: %r" % (e,)
     try:
@@ -1104,3 +1112,143 @@ def openssl_client(port, args, stdin=b"", timeout=15):
     CompletedProcess (bytes output)."""
     cmd = ["openssl", "s_client", "-connect", "127.0.0.1:%d" % port] + list(args)
     return subprocess.run(cmd, input=stdin, capture_output=True, timeout=timeout)
+
+
+# ---------------------------------------------------------------------------
+# Extra certificates and CRLs for one test (python3-cryptography)
+
+def _load_pair(certfile, keyfile):
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+    with open(certfile, "rb") as f:
+        cert = x509.load_pem_x509_certificate(f.read())
+    with open(keyfile, "rb") as f:
+        key = serialization.load_pem_private_key(f.read(), password=None)
+    return cert, key
+
+
+class CertMaker:
+    """Issue certificates and CRLs under the test PKI into outdir.
+
+    Issuers are named by (certfile, keyfile) pairs; issue() returns the
+    short name usable with client_context (relative to the PKI folder
+    when outdir lies inside it, else an absolute base path)."""
+
+    def __init__(self, pki, outdir):
+        self.pki = pki
+        self.out = str(outdir)
+        os.makedirs(self.out, exist_ok=True)
+
+    def pair(self, name):
+        """An issuer from the PKI folder or from outdir, by base name."""
+        for d in (self.out, self.pki):
+            for ext in (".pem", ".crt"):
+                if os.path.exists(os.path.join(d, name + ext)):
+                    return _load_pair(os.path.join(d, name + ext), os.path.join(d, name + ".key"))
+        raise FileNotFoundError(name)
+
+    def issue(self, name, subject, issuer, ca=False, pathlen=None, eku=True,
+              extensions=(), chain=(), days=(-1, 365), key=None, digital_signature=True,
+              basic_constraints=True):
+        """Write NAME.crt, NAME.key, NAME.chain.pem (leaf + chain files
+        from outdir/PKI, by base name). subject: [(oid, value)]."""
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        from cryptography.hazmat.primitives.asymmetric import ec
+        from cryptography.x509.oid import ExtendedKeyUsageOID
+        icert, ikey = self.pair(issuer) if issuer else (None, None)
+        if key is None:
+            key = ec.generate_private_key(ec.SECP256R1())
+        now = datetime.datetime.utcnow()
+        subj = x509.Name([x509.NameAttribute(o, v) for o, v in subject])
+        b = (x509.CertificateBuilder().subject_name(subj)
+             .issuer_name(icert.subject if icert else subj)
+             .public_key(key.public_key())
+             .serial_number(x509.random_serial_number())
+             .not_valid_before(now + datetime.timedelta(days=days[0]))
+             .not_valid_after(now + datetime.timedelta(days=days[1])))
+        if basic_constraints:
+            b = b.add_extension(x509.BasicConstraints(ca=ca, path_length=pathlen if ca else None),
+                                critical=True)
+        b = b.add_extension(x509.KeyUsage(
+            digital_signature=digital_signature and not ca, content_commitment=False,
+            key_encipherment=False, data_encipherment=False, key_agreement=False,
+            key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False),
+            critical=True)
+        if eku and not ca:
+            b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
+                                critical=False)
+        b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),
+                            critical=False)
+        if icert is not None:
+            b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+                ikey.public_key()), critical=False)
+        for ext, critical in extensions:
+            b = b.add_extension(ext, critical=critical)
+        cert = b.sign(ikey if ikey else key, hashes.SHA256())
+        pem = cert.public_bytes(serialization.Encoding.PEM)
+        base = os.path.join(self.out, name)
+        with open(base + ".crt", "wb") as f:
+            f.write(pem)
+        fd = os.open(base + ".key", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "wb") as f:
+            f.write(key.private_bytes(serialization.Encoding.PEM,
+                                      serialization.PrivateFormat.PKCS8,
+                                      serialization.NoEncryption()))
+        with open(base + ".chain.pem", "wb") as f:
+            f.write(pem)
+            for c in chain:
+                f.write(self.pem_of(c))
+        if ca:
+            with open(base + ".pem", "wb") as f:
+                f.write(pem)
+        return base
+
+    def pem_of(self, name):
+        for d in (self.out, self.pki):
+            for ext in (".pem", ".crt"):
+                p = os.path.join(d, name + ext)
+                if os.path.exists(p):
+                    with open(p, "rb") as f:
+                        return f.read()
+        raise FileNotFoundError(name)
+
+    def crl(self, name, issuer, revoked=(), last=-1, next_=30):
+        """Write NAME.crl (PEM) signed by issuer, revoking the given
+        certificate files or serial numbers; last/next_ in days from now."""
+        import datetime
+        from cryptography import x509
+        from cryptography.hazmat.primitives import hashes, serialization
+        icert, ikey = self.pair(issuer)
+        now = datetime.datetime.utcnow()
+        b = (x509.CertificateRevocationListBuilder().issuer_name(icert.subject)
+             .last_update(now + datetime.timedelta(days=last))
+             .next_update(now + datetime.timedelta(days=next_)))
+        b = b.add_extension(x509.AuthorityKeyIdentifier.from_issuer_public_key(
+            ikey.public_key()), critical=False)
+        b = b.add_extension(x509.CRLNumber(int(time.time())), critical=False)
+        for r in revoked:
+            if isinstance(r, str):
+                with open(r, "rb") as f:
+                    r = x509.load_pem_x509_certificate(f.read()).serial_number
+            b = b.add_revoked_certificate(
+                x509.RevokedCertificateBuilder().serial_number(r)
+                .revocation_date(now - datetime.timedelta(minutes=1)).build())
+        crl = b.sign(ikey, hashes.SHA256())
+        path = os.path.join(self.out, name + ".crl")
+        with open(path, "wb") as f:
+            f.write(crl.public_bytes(serialization.Encoding.PEM))
+        return path
+
+    def bundle(self, name, *files):
+        """Concatenate files (absolute, or base names in outdir/PKI)."""
+        path = os.path.join(self.out, name)
+        with open(path, "wb") as out:
+            for fn in files:
+                if not os.path.isabs(fn):
+                    fn = os.path.join(self.pki, fn) if os.path.exists(
+                        os.path.join(self.pki, fn)) else os.path.join(self.out, fn)
+                with open(fn, "rb") as f:
+                    out.write(f.read())
+        return path

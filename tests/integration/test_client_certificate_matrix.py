@@ -1,0 +1,273 @@
+"""Client certificates, testing.md M01-M24 as far as this PKI can make
+them: good ones reach the backend with their department, every bad one
+gets no HTTP response at all (a TLS alert or EOF: with TLS 1.3 the
+refusal shows only at the client's first read, so each negative case
+sends a request and reads) and the backend receives nothing.
+
+Every refused case is paired with a control on the same gateway and the
+same client settings, so a refusal cannot come from a dead gateway or from
+the client itself.
+"""
+import os
+import shutil
+
+import pytest
+from cryptography import x509
+from cryptography.x509.oid import NameOID
+
+import gwtest
+
+O, OU, CN = NameOID.ORGANIZATION_NAME, NameOID.ORGANIZATIONAL_UNIT_NAME, NameOID.COMMON_NAME
+RENSHE = [(O, gwtest.RENSHE_O), (OU, "Information Center")]
+
+
+@pytest.fixture(scope="module")
+def made(tmp_path_factory, pki):
+    """Certificates mkpki.sh does not make (M13, M18-M20, M22, M23) and
+    the CRL files the gateways below use."""
+    m = gwtest.CertMaker(pki, tmp_path_factory.mktemp("matrix-certs"))
+    # M13: unknown critical extension, otherwise a good renshe client.
+    m.issue("m13-unknown-critical", RENSHE + [(CN, "m13")], "dept-ca", chain=["dept-ca"],
+            extensions=[(x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4.5"),
+                                                    b"\x05\x00"), True)])
+    # M18: a Finance sub-CA under the root, name-constrained to
+    # O=Test Gov, OU=Finance; it issues one leaf inside and one outside.
+    nc = x509.NameConstraints(permitted_subtrees=[x509.DirectoryName(x509.Name([
+        x509.NameAttribute(O, "Test Gov"), x509.NameAttribute(OU, "Finance")]))],
+        excluded_subtrees=None)
+    m.issue("nc-ca", [(O, "Test Gov"), (OU, "Finance"), (CN, "Finance Sub-CA")], "root-ca",
+            ca=True, pathlen=0, extensions=[(nc, True)])
+    m.issue("nc-inside", [(O, "Test Gov"), (OU, "Finance"), (CN, "nc-inside")], "nc-ca",
+            chain=["nc-ca"])
+    m.issue("m18-outside", [(O, "Test Gov"), (OU, "Police"), (CN, "m18-outside")], "nc-ca",
+            chain=["nc-ca"])
+    m.crl("nc-ca", "nc-ca")
+    # M19: an "intermediate" without the CA bit issues a leaf.
+    m.issue("not-a-ca", [(O, "Test Gov"), (CN, "Not A CA")], "root-ca", ca=False, eku=False)
+    m.issue("m19-leaf", RENSHE + [(CN, "m19")], "not-a-ca", chain=["not-a-ca"])
+    # M20: the Department CA has pathlen:0; a CA under it issues a leaf.
+    m.issue("deep-ca", [(O, "Test Gov"), (CN, "Too Deep CA")], "dept-ca", ca=True)
+    m.issue("m20-leaf", RENSHE + [(CN, "m20")], "deep-ca", chain=["deep-ca", "dept-ca"])
+    m.crl("deep-ca", "deep-ca")
+    # M22: 100 intermediates with 1.5 KiB of filler each: a Certificate
+    # message of about 200 KiB.
+    filler = x509.UnrecognizedExtension(x509.ObjectIdentifier("1.2.3.4.6"), b"\x04\x82\x05\xdc"
+                                        + b"f" * 1500)
+    prev = "root-ca"
+    names = []
+    for i in range(100):
+        name = "long-%03d" % i
+        m.issue(name, [(O, "Test Gov"), (CN, "Long Chain %d" % i)], prev, ca=True,
+                extensions=[(filler, False)])
+        names.insert(0, name)
+        prev = name
+    m.issue("m22-leaf", RENSHE + [(CN, "m22")], prev, chain=names)
+    # M23: explicit EC parameters (the openssl CLI makes these).
+    ext = os.path.join(m.out, "leaf.ext")
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=clientAuth\n")
+    base = os.path.join(m.out, "m23-explicit")
+    for cmd in (
+            ["openssl", "ecparam", "-name", "prime256v1", "-param_enc", "explicit",
+             "-genkey", "-noout", "-out", base + ".key"],
+            ["openssl", "req", "-new", "-key", base + ".key", "-subj",
+             "/O=%s/CN=m23" % gwtest.RENSHE_O, "-out", base + ".csr"],
+            ["openssl", "x509", "-req", "-in", base + ".csr", "-CA",
+             os.path.join(pki, "dept-ca.pem"), "-CAkey", os.path.join(pki, "dept-ca.key"),
+             "-set_serial", "0x7a23", "-days", "30", "-extfile", ext, "-out", base + ".crt"]):
+        r = gwtest.subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+    m.bundle("m23-explicit.chain.pem", base + ".crt", "dept-ca.pem")
+    # CRLs: the usual bundle plus the generated CAs'; a stale one (M09).
+    m.bundle("all.crl", "departments.crl", "nc-ca.crl", "deep-ca.crl")
+    m.crl("dept-stale", "dept-ca", last=-30, next_=-1)
+    m.bundle("stale.crl", "root.crl", "dept-stale.crl")
+    return m
+
+
+def module_gateway(tmp_path_factory, pki, name, **kw):
+    b = gwtest.RecordingBackend().start()
+    g = gwtest.Gateway(str(tmp_path_factory.mktemp(name)), pki, backend=b, **kw)
+    g.start()
+    return g, b
+
+
+@pytest.fixture(scope="module")
+def mgw(tmp_path_factory, pki, made):
+    """The usual listener (client_ca: root + Department CA) with the CRLs
+    of every CA, generated ones included."""
+    nc = ("  nc-finance:\n    name: nc-finance\n"
+          "    match: { subject: { O: \"Test Gov\", OU: Finance }, "
+          "issuer: { CN: \"Finance Sub-CA\" } }\n    clearance: restricted\n")
+    g, b = module_gateway(tmp_path_factory, pki, "matrix",
+                          policy=gwtest.make_policy(extra_departments=nc),
+                          tls={"crl": os.path.join(made.out, "all.crl")})
+    yield g, b
+    try:
+        g.stop()
+    finally:
+        b.stop()
+
+
+def assert_accepted(gw, backend, cert, dept, **ctxkw):
+    backend.clear()
+    r = gw.request("GET", "/api/echo", ctx=gw.context(cert, **ctxkw))
+    assert r.status == 200, r
+    reqs = backend.wait_for(1)
+    assert len(reqs) == 1
+    assert reqs[0].header_all("X-Govgate-Department") == [dept]
+    return reqs[0]
+
+
+def assert_refused(gw, backend, cert, **ctxkw):
+    backend.clear()
+    how = gwtest.handshake_fails_or_no_response(gw.port, gw.context(cert, **ctxkw))
+    assert backend.received_nothing(), backend.snapshot()
+    assert gw.alive()
+    # The control: same gateway, same client settings, a good certificate.
+    assert_accepted(gw, backend, "renshe", "renshe", **ctxkw)
+    return how
+
+
+# -- accepted
+
+def test_m01_valid_client_with_chain_maps_to_its_department(mgw):
+    gw, b = mgw
+    req = assert_accepted(gw, b, "renshe", "renshe")
+    assert "renshe-pension-app" in req.header("X-Govgate-Client-Subject")
+
+
+def test_m01_leaf_only_is_accepted_when_the_intermediate_is_trusted(mgw):
+    """client_ca holds root + Department CA: the leaf alone suffices."""
+    gw, b = mgw
+    assert_accepted(gw, b, "gongan", "gongan", chain=False)
+
+
+def test_m18_leaf_inside_the_name_constraints_is_accepted(mgw, made):
+    gw, b = mgw
+    assert_accepted(gw, b, os.path.join(made.out, "nc-inside"), "nc-finance")
+
+
+# -- refused by the listener with the usual settings
+
+@pytest.mark.parametrize("mid,cert", [pytest.param(*r, id=r[0]) for r in [
+    ("M04_other_root", "wrong-root"),
+    ("M05_expired", "expired"),
+    ("M06_not_yet_valid", "not-yet-valid"),
+    ("M07_revoked", "revoked"),
+    ("M10_serverauth_only", "serverauth-only"),
+    ("M11_no_eku", "no-eku"),
+    ("M12_ca_as_leaf", "ca-as-leaf"),
+    ("M17_self_signed", "self-signed"),
+    ("M24_no_digital_signature", "no-digitalsignature"),
+]])
+def test_bad_client_certificate_gets_no_response(mgw, mid, cert):
+    gw, b = mgw
+    assert_refused(gw, b, cert)
+
+
+@pytest.mark.parametrize("mid,cert", [pytest.param(*r, id=r[0]) for r in [
+    ("M14_sha1_signature", "sha1"),
+    ("M16_rsa_1024", "rsa1024"),
+]])
+def test_weak_client_certificate_gets_no_response(mgw, mid, cert):
+    """The client lowers its own security level to send it at all; the
+    gateway holds level 2."""
+    gw, b = mgw
+    assert_refused(gw, b, cert, seclevel0=True)
+
+
+@pytest.mark.parametrize("mid,name", [pytest.param(*r, id=r[0]) for r in [
+    ("M13_unknown_critical_extension", "m13-unknown-critical"),
+    ("M18_name_constraint_violation", "m18-outside"),
+    ("M19_intermediate_without_ca_bit", "m19-leaf"),
+    ("M20_path_length_exceeded", "m20-leaf"),
+    ("M23_explicit_ec_parameters", "m23-explicit"),
+]])
+def test_generated_bad_client_certificate_gets_no_response(mgw, made, mid, name):
+    gw, b = mgw
+    assert_refused(gw, b, os.path.join(made.out, name))
+
+
+def test_m22_huge_chain_is_refused_with_bounded_cost(mgw, made):
+    gw, b = mgw
+    cpu0 = gw.cpu_seconds()
+    rss0 = gw.rss_kb()
+    for _ in range(3):
+        assert_refused(gw, b, os.path.join(made.out, "m22-leaf"))
+    assert gw.cpu_seconds() - cpu0 < 3.0, "refusing three huge chains cost too much CPU"
+    assert gw.rss_kb() - rss0 < 32 * 1024
+
+
+# -- other listener settings
+
+def test_m02_chain_via_intermediate_when_only_the_root_is_trusted(tmp_path_factory, pki):
+    g, b = module_gateway(tmp_path_factory, pki, "rootonly",
+                          tls={"client_ca": os.path.join(pki, "root-ca.pem")})
+    try:
+        assert_accepted(g, b, "renshe", "renshe")
+    finally:
+        g.stop()
+        b.stop()
+
+
+def test_m03_leaf_only_when_only_the_root_is_trusted(tmp_path_factory, pki):
+    g, b = module_gateway(tmp_path_factory, pki, "rootonly-leaf",
+                          tls={"client_ca": os.path.join(pki, "root-ca.pem")})
+    try:
+        b.clear()
+        gwtest.handshake_fails_or_no_response(g.port, g.context("renshe", chain=False))
+        assert b.received_nothing()
+        assert_accepted(g, b, "renshe", "renshe", chain=True)
+    finally:
+        g.stop()
+        b.stop()
+
+
+def test_m08_no_crl_for_the_issuing_ca_fails_closed(tmp_path_factory, pki):
+    """CRL checking is on (a crl file is given) but holds only the root's
+    CRL: a Department CA client cannot be checked, so it is refused."""
+    g, b = module_gateway(tmp_path_factory, pki, "nodeptcrl",
+                          tls={"crl": os.path.join(pki, "root.crl")})
+    try:
+        b.clear()
+        gwtest.handshake_fails_or_no_response(g.port, g.context("renshe"))
+        assert b.received_nothing()
+        assert g.alive()
+    finally:
+        g.stop()
+        b.stop()
+
+
+def test_m09_stale_crl_fails_closed_until_a_fresh_one_is_loaded(tmp_path_factory, pki, made):
+    crl = os.path.join(made.out, "live.crl")
+    shutil.copy(os.path.join(made.out, "stale.crl"), crl)
+    g, b = module_gateway(tmp_path_factory, pki, "stalecrl", tls={"crl": crl})
+    try:
+        b.clear()
+        gwtest.handshake_fails_or_no_response(g.port, g.context("renshe"))
+        assert b.received_nothing()
+        # A fresh CRL and a reload fix it.
+        shutil.copy(os.path.join(pki, "departments.crl"), crl)
+        g.reload()
+
+        def served():
+            try:
+                return g.request("GET", "/api/echo").status == 200
+            except (AssertionError, OSError):
+                return False
+        assert gwtest.wait_until(served, 5, 0.2), "fresh CRL not in force after SIGHUP"
+    finally:
+        g.stop()
+        b.stop()
+
+
+def test_refused_clients_leave_no_sessions_or_fds_behind(mgw):
+    """Twenty refusals in a row: the gateway's fd count returns to where
+    it was (no connection of a refused client is kept)."""
+    gw, b = mgw
+    base = gw.fd_count()
+    for cert in ["expired", "wrong-root", "no-eku", "ca-as-leaf", "self-signed"] * 4:
+        gwtest.handshake_fails_or_no_response(gw.port, gw.context(cert))
+    assert gwtest.wait_until(lambda: gw.fd_count() <= base + 2, 5), (base, gw.fd_count())
