@@ -23,6 +23,15 @@ hex digits of SHA-256 of the signing key's DER SubjectPublicKeyInfo) and
 sig, base64 of an Ed25519 signature over
 b"govgate-checkpoint-v1\\n" G "\\n" seq "\\n" ts "\\n" prev "\\n".
 
+What is caught, and what needs what: any changed, deleted, inserted or
+reordered line breaks the chain or its hash; a chain recomputed without
+the signing key fails at the next checkpoint's signature (--pubkey); a
+rollback or a cut tail is caught only against a newer checkpoint kept
+elsewhere (--known-checkpoint). Records after the newest such checkpoint
+can be cut without trace: the gateway writes a checkpoint within
+audit.checkpoint_interval of any record, so that window is the interval
+plus the monitor's copying delay.
+
 Exit status: 0 intact, 1 a bad record, torn tail or unreadable file,
 2 usage.
 """
@@ -533,7 +542,7 @@ def main():
     if pub is None and v.ncheckpoints:
         print("note: checkpoint signatures not checked (no --pubkey)")
     if v.ts_back:
-        print("note: ts goes backwards %d times, first at %s (clock "
+        print("note: ts goes backwards at %d records, first at %s (clock "
               "change?)" % (v.ts_back, v.ts_back_at))
     if unsealed:
         if v.sealed_seq:

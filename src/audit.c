@@ -1936,7 +1936,8 @@ audit_verify_known_buf(struct audit_verify *v, const char *name,
 			break;
 		p = nl + 1;
 	}
-	qsort(v->known, v->nknown, sizeof(*v->known), audit_known_cmp);
+	if (v->nknown > 1)
+		qsort(v->known, v->nknown, sizeof(*v->known), audit_known_cmp);
 	for (i = 1; i < v->nknown; i++)
 		if (v->known[i].seq == v->known[i - 1].seq &&
 		    memcmp(v->known[i].hash, v->known[i - 1].hash,

@@ -351,8 +351,8 @@ cmd_audit_verify(int argc, char **argv)
 		printf("note: checkpoint signatures not checked (no "
 		       "--pubkey)\n");
 	if (av.ts_backwards > 0)
-		printf("note: ts goes backwards %llu times, first at %s (clock "
-		       "change?)\n",
+		printf("note: ts goes backwards at %llu records, first at %s "
+		       "(clock change?)\n",
 		    (unsigned long long)av.ts_backwards, av.ts_backwards_at);
 	if (av.unsealed > 0) {
 		if (av.sealed_seq > 0)
