@@ -1,4 +1,5 @@
 #!/bin/sh
+# shellcheck disable=SC2317 # cleanup and interrupted run from traps
 # scripts/demo.sh - the quick start: install the Debian packages, build
 # govgate, make a demo PKI, audit key and GeoIP databases in demo/, then run
 # the gateway with the example policy (policies/) in front of canned
