@@ -44,10 +44,13 @@ if [ "$port" -lt 1 ] || [ "$port" -gt 65528 ] || [ "$admin_port" -lt 1 ] ||
 	die "port out of range (GOVGATE_DEMO_PORT at most 65528: the backends use the next 7)"
 fi
 
-# alive PID: the process exists and is not a zombie waiting to be reaped.
+# alive PID: the process exists and is not a zombie waiting to be reaped
+# (kill -0 cannot tell: a child stays a zombie until the shell waits).
 alive() {
-	case $(ps -o stat= -p "$1" 2>/dev/null || echo gone) in
-	gone | Z*) return 1 ;;
+	st=
+	read -r st <"/proc/$1/stat" 2>/dev/null || return 1
+	case ${st##*) } in
+	Z* | X*) return 1 ;;
 	esac
 	return 0
 }
@@ -318,13 +321,20 @@ $govgate audit verify --pubkey demo/audit.pub demo/audit/audit.jsonl
 $govgate explain -c demo/govgate.yaml --cert demo/pki/renshe.crt --from 127.30.0.21 -H 'X-Purpose: pension-eligibility' GET /psb/v1/persons/$id
 
 Config: demo/govgate.yaml (rewritten on every run; contrib/govgate.yaml is
-the annotated example for a real deployment). Admin: http://127.0.0.1:$admin_port/healthz
-
-govgate demo: ready on $u; press Ctrl-C to stop
+the annotated example for a real deployment).
 EOF
+if curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$admin_port/healthz"; then
+	printf '\nHealth and metrics (the admin listener):\n\ncurl -sS http://127.0.0.1:%s/metrics\n' \
+	    "$admin_port"
+fi
+printf '\ngovgate demo: ready on %s; press Ctrl-C to stop\n' "$u"
 
 # Stay in the foreground until Ctrl-C (the trap) or until the gateway exits.
 rc=0
 wait "$gw_pid" || rc=$?
 gw_pid=
-die "govgate serve exited with status $rc"
+if [ "$rc" -ne 0 ]; then
+	die "govgate serve exited with status $rc (its log is above)"
+fi
+say "govgate serve stopped; stopping the demo backends"
+exit 0

@@ -88,6 +88,13 @@ def _cmdline(pid):
         return "?"
 
 
+def _default_sigint():
+    """In the child: SIGINT as a terminal's shell leaves it. A shell that
+    starts with SIGINT ignored (make run in the background) could not trap
+    it, and Ctrl-C would not be what the test exercises."""
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Demo:
     """One run of `sh scripts/demo.sh` in its own session."""
 
@@ -106,7 +113,8 @@ class Demo:
         self.errf = open(self.errpath, "wb")
         self.proc = subprocess.Popen(["sh", "scripts/demo.sh"], cwd=tree, env=env,
                                      stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
-                                     stderr=self.errf, start_new_session=True)
+                                     stderr=self.errf, start_new_session=True,
+                                     preexec_fn=_default_sigint)
         self.sid = self.proc.pid
         threading.Thread(target=self._read, daemon=True).start()
         self.ready = self._wait_ready()
@@ -269,12 +277,22 @@ def test_every_printed_curl_line_answers_as_its_comment_says(demo):
         if reason in ("grant", "owner", "unconditional") and not h.get("x-govgate-department"):
             failures.append("%s  -> no X-Govgate-Department: %s" % (where, h))
         if reason == "grant":
+            family = [m.get("id_number", "") for m in obj.get("family", [])]
             if (obj.get("id_number") != PERSON_MASKED or obj.get("name") != "黃**" or
-                    "photo" in obj or PERSON_ID in body or
+                    obj.get("phone") != "138****8000" or "photo" in obj or
+                    not family or not all("********" in i for i in family) or
                     h.get("x-govgate-grant") != "NNZW-2026-0113"):
                 failures.append("%s  -> not masked as promised: %s" % (where, body[:900]))
         if reason == "owner" and obj.get("id_number") != PERSON_ID:
             failures.append("%s  -> the owner should see the full id: %s" % (where, body[:600]))
+    # Any other printed curl line (the admin listener's, when it answers)
+    # must at least succeed.
+    for line in demo.lines:
+        if line.startswith("curl ") and line not in [c[3] for c in demo.cases()]:
+            r = subprocess.run(line, shell=True, cwd=demo.tree, capture_output=True,
+                               timeout=20)
+            if r.returncode != 0:
+                failures.append("%s\n  -> exit %d: %s" % (line, r.returncode, r.stderr[-300:]))
     assert demo.cases(), demo.output()
     assert not failures, "\n".join(failures)
 
