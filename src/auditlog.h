@@ -12,8 +12,10 @@ struct event_base;
 struct auditlog;
 struct auditlog_notify;
 
-#define AUDITLOG_MAX_RECORD (64 * 1024) /* bytes of one sealed line */
-#define AUDITLOG_MAX_QUEUE 65536	/* records waiting; beyond: refuse */
+#define AUDITLOG_MAX_RECORD (64 * 1024)    /* bytes of one sealed line */
+#define AUDITLOG_MAX_QUEUE 65536           /* records waiting; beyond: refuse */
+#define AUDITLOG_BATCH_BYTES (1024 * 1024) /* one write(2), at most */
+#define AUDITLOG_RETRY_MS 1000 /* while degraded: try again this often */
 
 /*
  * One record on its way to disk. The submitter owns it and must keep it
@@ -29,58 +31,102 @@ struct auditlog_notify;
 struct auditlog_req {
 	const char *event; /* "decision", "complete", "start", ... */
 	char *body;
-	size_t len;
-	int flags; /* AUDITLOG_F_* */
+	size_t len; /* at most AUDIT_BODY_MAX (audit.h) */
+	int flags;  /* AUDITLOG_F_* */
 	/*
 	 * Called on the submitter's event loop (through notify) once the
 	 * record is durable as audit.sync says (ok = 1), or when it cannot
-	 * be (ok = 0: the request must be refused with 503).
+	 * be (ok = 0: the request must be refused with 503). With notify
+	 * NULL, done runs on the writer thread itself: it must be quick
+	 * and must not call back into the log.
 	 */
 	void (*done)(struct auditlog_req *r, int ok);
 	void *arg;
 	struct auditlog_notify *notify;
-	/* Set by the writer. */
-	uint64_t seq;
+	/* Set by auditlog_submit and the writer. */
+	uint64_t seq; /* 0 when the record was not written */
 	int ok;
+	int64_t queued_us; /* CLOCK_MONOTONIC at submit, for the lag */
 	struct auditlog_req *next;
 };
 
-#define AUDITLOG_F_FREE 0x1 /* the writer frees body and r when done */
+/* The writer frees body and r (free(3)) after writing; done is not run. */
+#define AUDITLOG_F_FREE 0x1
 
 /*
  * Open (or continue) the audit trail at a->path: read the tail of the
- * last file to continue seq and chain, repair a torn final line (and
- * record that), write a `start` record and start the writer thread.
- * Refuses (NULL, reason in dg) when the file cannot be written.
+ * file to continue seq and chain, repair a torn final line (truncate it;
+ * the start record's torn_bytes says how many bytes went), write a
+ * `start` record and fdatasync it, then start the writer thread.
+ * Refuses (NULL, reason in dg) when the signing key cannot be loaded or
+ * may be read by group or others, the path is a symlink or not a regular
+ * file, others may write the file, another process holds it (flock),
+ * its last line is not a valid record, or the start record cannot be
+ * made durable (disk full, read-only, I/O error).
  */
 struct auditlog *auditlog_open(const struct conf_audit *a, const char *gateway,
     struct diag *dg);
 
 /*
- * Write a final checkpoint and a `stop` record, flush, and stop the
- * thread. Records still queued are written first.
+ * Write the records still queued, then a `stop` record and a final
+ * checkpoint (so a clean shutdown leaves nothing unsealed), fdatasync,
+ * stop the thread and free l. Submitting after close has begun returns
+ * -1. NULL is a no-op.
  */
 void auditlog_close(struct auditlog *l);
 
 /*
  * A completion queue bound to one worker's event base: done callbacks of
- * records submitted with it run on that base's thread.
+ * records submitted with it run on that base's thread. The program must
+ * call evthread_use_pthreads() before creating base. Free it only after
+ * every record submitted with it has been handed back; callbacks still
+ * pending then run inside auditlog_notify_free.
  */
 struct auditlog_notify *auditlog_notify_new(struct event_base *base);
 void auditlog_notify_free(struct auditlog_notify *n);
 
 /*
  * Queue r. Returns 0, or -1 when the trail is failing (disk full, I/O
- * error, file removed and not reopenable) or the queue is full: then r is
- * not queued and the caller answers 503 audit_unavailable at once.
- * Thread-safe.
+ * error, file removed and not reopenable), the queue is full, the log is
+ * closing, or r is malformed (no event, body over AUDIT_BODY_MAX): then r
+ * is not queued and the caller answers 503 audit_unavailable at once.
+ * Never blocks on I/O. Thread-safe.
  */
 int auditlog_submit(struct auditlog *l, struct auditlog_req *r);
+
+/*
+ * Submit a lifecycle record (e.g. "policy_loaded") with body as in
+ * struct auditlog_req, and wait until it is durable (0) or has failed
+ * (-1). For the main thread; never from the writer's done callbacks.
+ */
+int auditlog_event(struct auditlog *l, const char *event, const char *body);
 
 /* 1 while records cannot be written (for /healthz and fast refusals). */
 int auditlog_degraded(const struct auditlog *l);
 
-/* Reopen the file after rotation (SIGUSR1): checkpoint, reopen, record. */
+/*
+ * Reopen the file after rotation (SIGUSR1): the writer checkpoints the
+ * old file, opens the path anew and writes a `reopen` record that
+ * continues the chain. While degraded, it retries at once instead.
+ * Returns at once; not for signal handlers (it takes a mutex).
+ */
 void auditlog_reopen(struct auditlog *l);
+
+/* Counters for /metrics; a consistent snapshot. */
+struct auditlog_stats {
+	uint64_t records;     /* handed back ok */
+	uint64_t failed;      /* handed back not ok */
+	uint64_t refused;     /* submits refused: degraded or closing */
+	uint64_t queue_full;  /* submits refused: queue full */
+	uint64_t batches;     /* write(2) batches */
+	uint64_t syncs;       /* fdatasync calls that succeeded */
+	uint64_t checkpoints; /* checkpoints written */
+	uint64_t degradations;
+	uint64_t max_lag_us; /* longest submit-to-handback, this run */
+	size_t queued;       /* waiting now */
+	int degraded;
+};
+
+void auditlog_stats(struct auditlog *l, struct auditlog_stats *st);
 
 #endif /* AUDITLOG_H */
