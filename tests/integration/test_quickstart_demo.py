@@ -181,6 +181,10 @@ def _copy_tree(dst):
                                     "*.pem", "*.crt", "*.crl")
     for d in ("scripts", "certs", "contrib", "policies"):
         shutil.copytree(os.path.join(TOP_SRCDIR, d), os.path.join(dst, d), ignore=ignore)
+    # Under distcheck the source tree is read-only, and so would the copy be.
+    for root, dirs, files in os.walk(dst):
+        for name in [root] + [os.path.join(root, f) for f in files]:
+            os.chmod(name, os.stat(name).st_mode | stat.S_IWUSR)
 
 
 def _has_serve():
