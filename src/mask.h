@@ -10,12 +10,16 @@ struct policy_mask;
 
 /*
  * Apply mask m to the JSON document in (inlen bytes). On success returns 0
- * with a newly allocated masked document in *out (*outlen bytes; the
- * caller frees it) and the number of values changed or dropped in
- * *changed. Returns -1 with a static reason in *why when the body is not
- * valid JSON, nests too deep, or is larger than MASK_MAX_BODY: the
- * gateway then answers 502 obligation_failed and passes nothing on.
- * Masks count Unicode characters: keep first 1 of "張三豐" is "張**".
+ * with a newly allocated masked document in *out (*outlen bytes, plus a
+ * NUL not counted; the caller frees it), re-serialised compactly, and
+ * the number of values changed or dropped in *changed (0: the output is
+ * the input without insignificant whitespace). Returns -1 with a static
+ * reason in *why (and *out NULL) when the body is empty, not strict JSON
+ * (invalid UTF-8, duplicate keys...), nests too deep, is larger than
+ * MASK_MAX_BODY, or memory runs out: the gateway then answers 502
+ * obligation_failed and passes nothing on. m NULL masks nothing.
+ * Masks count Unicode code points: keep first 1 of "張三豐" is "張**".
+ * Semantics in detail: the comment at the top of mask.c.
  */
 int mask_apply(const struct policy_mask *m, const char *in, size_t inlen,
     char **out, size_t *outlen, size_t *changed, const char **why);
