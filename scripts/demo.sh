@@ -55,9 +55,9 @@ alive() {
 	return 0
 }
 
-# stop PID NAME: SIGTERM, wait up to 15 s (then SIGKILL), reap; prints the
-# exit status into $stop_rc.
-stop() {
+# stop_proc PID NAME: SIGTERM, wait up to 15 s (then SIGKILL), reap; sets
+# stop_rc to its exit status.
+stop_proc() {
 	stop_rc=0
 	if alive "$1"; then
 		kill -TERM "$1" 2>/dev/null || true
@@ -82,7 +82,7 @@ cleanup() {
 	trap - EXIT
 	rc=0
 	if [ -n "$gw_pid" ]; then
-		stop "$gw_pid" "govgate serve"
+		stop_proc "$gw_pid" "govgate serve"
 		gw_pid=
 		if [ "$stop_rc" -ne 0 ]; then
 			printf 'demo: govgate serve exited with status %s\n' "$stop_rc" >&2
@@ -90,7 +90,7 @@ cleanup() {
 		fi
 	fi
 	if [ -n "$be_pid" ]; then
-		stop "$be_pid" "demo-backend.py"
+		stop_proc "$be_pid" "demo-backend.py"
 		be_pid=
 	fi
 	return "$rc"
@@ -107,17 +107,25 @@ interrupted() {
 trap cleanup EXIT
 trap interrupted INT TERM
 
-# Refuse to wipe demo/ under a demo that is still running.
-rc=0
-curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" || rc=$?
-if [ "$rc" -ne 7 ]; then
-	die "something already listens on 127.0.0.1:$port (another demo?); stop it or set GOVGATE_DEMO_PORT"
-fi
-
 # --- 1. Debian packages ---------------------------------------------------
 if [ "${GOVGATE_SKIP_DEPS:-0}" != 1 ]; then
 	say "installing the Debian packages (scripts/deps.sh)"
 	sh scripts/deps.sh
+fi
+
+for c in curl perl openssl; do
+	command -v "$c" >/dev/null 2>&1 ||
+		die "$c is missing; run sh scripts/deps.sh (or this script without GOVGATE_SKIP_DEPS=1)"
+done
+[ -x "$python" ] ||
+	die "$python is missing; run sh scripts/deps.sh (or this script without GOVGATE_SKIP_DEPS=1)"
+
+# Refuse to wipe demo/ under a demo that is still running (curl: exit 7 is
+# "connection refused").
+rc=0
+curl -s -o /dev/null --max-time 2 "http://127.0.0.1:$port/" || rc=$?
+if [ "$rc" -ne 7 ]; then
+	die "something already listens on 127.0.0.1:$port (another demo?); stop it or set GOVGATE_DEMO_PORT"
 fi
 
 # --- 2. build ---------------------------------------------------------------
