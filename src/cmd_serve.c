@@ -1,0 +1,325 @@
+/* cmd_serve.c - `govgate serve`: start, signals, reload, drain, exit. */
+#include "config.h"
+
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <event2/event.h>
+#include <event2/thread.h>
+#include <openssl/crypto.h>
+
+#include "audit.h"
+#include "auditlog.h"
+#include "cfgset.h"
+#include "cmd.h"
+#include "conf.h"
+#include "diag.h"
+#include "log.h"
+#include "policy.h"
+#include "worker.h"
+
+/* What the main thread keeps between signals. */
+struct serve {
+	const char *path;
+	int debug;
+	struct event_base *base;
+	struct worker_set *set; /* the set in force */
+	struct worker_group *g;
+	struct auditlog *al;
+	unsigned nreloads;
+};
+
+static void
+cmd_serve_usage(FILE *fp)
+{
+	fprintf(fp,
+	    "usage: govgate serve [-d] [-c FILE]\n"
+	    "\n"
+	    "Run the gateway in the foreground with the configuration FILE\n"
+	    "(default: %s): terminate mutual TLS, decide every request with\n"
+	    "the policy, write its audit record, then forward it or refuse "
+	    "it.\n"
+	    "\n"
+	    "  -c, --config FILE  the configuration file\n"
+	    "  -d, --debug        log at debug level (each connection's "
+	    "states)\n"
+	    "  -h, --help         print this text\n"
+	    "\n"
+	    "Signals: HUP reloads config, policy, certificates, CRLs and "
+	    "GeoIP\n"
+	    "files (on any error the running set stays); USR1 reopens the "
+	    "log\n"
+	    "and audit files; TERM and INT stop accepting, let requests in\n"
+	    "flight finish (up to %d s), write a final checkpoint and exit "
+	    "0.\n",
+	    CONF_DEFAULT_PATH, WORKER_DRAIN_MS / 1000);
+}
+
+/*
+ * Record a policy load in the audit trail (contract 6: policy_loaded with
+ * revision, sha256, result and errors), and wait until it is durable.
+ */
+static void
+cmd_serve_record_load(struct auditlog *al, const struct worker_set *set,
+    const struct diag *dg)
+{
+	const char *errors[AUDIT_MAX_ERRORS];
+	struct audit_buf b;
+	char *mem = NULL;
+	size_t i, n = 0;
+
+	for (i = 0; dg != NULL && i < dg->n && n < AUDIT_MAX_ERRORS; i++)
+		if (dg->v[i].kind == DIAG_ERROR)
+			errors[n++] = dg->v[i].text;
+	if ((mem = malloc(AUDIT_BODY_MAX + 1)) == NULL)
+		goto fail;
+	audit_buf_init(&b, mem, AUDIT_BODY_MAX);
+	if (audit_fmt_policy_loaded(&b,
+	        set != NULL ? policy_revision(set->cs->policy) : NULL,
+	        set != NULL ? policy_sha256(set->cs->policy) : NULL,
+	        set != NULL, errors, n) == -1)
+		goto fail;
+	mem[b.len] = '\0';
+	if (auditlog_event(al, "policy_loaded", mem) == -1)
+		goto fail;
+	free(mem);
+	return;
+fail:
+	log_error("audit: policy_loaded record not written");
+	free(mem);
+}
+
+static void
+cmd_serve_diag_log(const struct diag *dg, const char *prefix)
+{
+	size_t i;
+
+	for (i = 0; i < dg->n; i++) {
+		if (dg->v[i].kind == DIAG_ERROR)
+			log_error("%s%s", prefix, dg->v[i].text);
+		else
+			log_warnx("%s%s", prefix, dg->v[i].text);
+	}
+	if (dg->dropped > 0)
+		log_error("%s%zu more errors", prefix, dg->dropped);
+}
+
+static void
+cmd_serve_log_level(const struct serve *sv, const struct conf *c)
+{
+	enum log_level lvl = LOG_LEVEL_INFO;
+
+	if (sv->debug)
+		lvl = LOG_LEVEL_DEBUG;
+	else if (c->log_level != NULL &&
+	    log_level_parse(c->log_level, &lvl) == -1)
+		lvl = LOG_LEVEL_INFO;
+	log_set_level(lvl);
+}
+
+/*
+ * SIGHUP: build a whole new set; swap it in only when everything loaded
+ * and the listeners stayed as they are. Connections keep the set they
+ * started with, so nothing in flight or idle is dropped.
+ */
+static void
+cmd_serve_reload(struct serve *sv)
+{
+	struct worker_set *set;
+	struct diag dg;
+	char err[256];
+
+	sv->nreloads++;
+	log_info("reload %u: loading %s", sv->nreloads, sv->path);
+	diag_init(&dg);
+	set = worker_set_load(sv->path, (int64_t)time(NULL), &dg);
+	if (set != NULL &&
+	    worker_group_can_swap(sv->g, set, err, sizeof(err)) == -1) {
+		diag_error(&dg, sv->path, 0, 0, "%s", err);
+		worker_set_unref(set);
+		set = NULL;
+	}
+	cmd_serve_diag_log(&dg, "reload: ");
+	cmd_serve_record_load(sv->al, set, &dg);
+	if (set == NULL) {
+		log_error(
+		    "reload %u: failed; policy revision %s stays in force",
+		    sv->nreloads, policy_revision(sv->set->cs->policy));
+		diag_clear(&dg);
+		return;
+	}
+	worker_group_swap(sv->g, set);
+	worker_set_unref(sv->set);
+	sv->set = set;
+	cmd_serve_log_level(sv, set->cs->conf);
+	log_info("reload %u: policy revision %s (sha256 %.16s) in force",
+	    sv->nreloads, policy_revision(set->cs->policy),
+	    policy_sha256(set->cs->policy));
+	diag_clear(&dg);
+}
+
+static void
+cmd_serve_signal_cb(evutil_socket_t sig, short what, void *arg)
+{
+	struct serve *sv = arg;
+
+	switch (sig) {
+	case SIGHUP:
+		cmd_serve_reload(sv);
+		break;
+	case SIGUSR1:
+		log_info("reopening the log and audit files");
+		if (log_reopen() == -1)
+			log_warn("log: reopen");
+		auditlog_reopen(sv->al);
+		break;
+	case SIGTERM:
+	case SIGINT:
+		log_info("%s: stopping: no new connections, draining",
+		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		event_base_loopexit(sv->base, NULL);
+		break;
+	default:
+		break;
+	}
+}
+
+/* Parse -c FILE, -d and --help. Returns 0, 1 (help shown) or -1. */
+static int
+cmd_serve_args(int argc, char **argv, struct serve *sv)
+{
+	static const struct option opts[] = {
+		{ "config", required_argument, NULL, 'c' },
+		{ "debug", no_argument, NULL, 'd' },
+		{ "help", no_argument, NULL, 'h' },
+		{ NULL, 0, NULL, 0 },
+	};
+	int ch;
+
+	sv->path = CONF_DEFAULT_PATH;
+	optind = 1;
+	while ((ch = getopt_long(argc, argv, "c:dh", opts, NULL)) != -1) {
+		switch (ch) {
+		case 'c':
+			sv->path = optarg;
+			break;
+		case 'd':
+			sv->debug = 1;
+			break;
+		case 'h':
+			cmd_serve_usage(stdout);
+			return 1;
+		default:
+			cmd_serve_usage(stderr);
+			return -1;
+		}
+	}
+	if (optind != argc) {
+		fprintf(stderr, "govgate serve: unexpected argument \"%s\"\n\n",
+		    argv[optind]);
+		cmd_serve_usage(stderr);
+		return -1;
+	}
+	return 0;
+}
+
+int
+cmd_serve(int argc, char **argv)
+{
+	static const int sigs[] = { SIGHUP, SIGUSR1, SIGTERM, SIGINT };
+	struct event *sev[nitems(sigs)];
+	struct serve sv;
+	struct diag dg;
+	const struct conf *c;
+	char err[512];
+	size_t i;
+	int rc, ret = 1;
+
+	memset(&sv, 0, sizeof(sv));
+	memset(sev, 0, sizeof(sev));
+	if ((rc = cmd_serve_args(argc, argv, &sv)) != 0)
+		return rc == 1 ? 0 : 2;
+	log_init(sv.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO, NULL);
+	if (evthread_use_pthreads() == -1) {
+		log_error("libevent: no thread support");
+		return 1;
+	}
+	signal(SIGPIPE, SIG_IGN);
+
+	diag_init(&dg);
+	sv.set = worker_set_load(sv.path, (int64_t)time(NULL), &dg);
+	diag_print(&dg, stderr);
+	if (sv.set == NULL) {
+		log_error("%s: not usable: not started", sv.path);
+		diag_clear(&dg);
+		return 1;
+	}
+	c = sv.set->cs->conf;
+	if (c->log_file != NULL)
+		log_init(sv.debug ? LOG_LEVEL_DEBUG : LOG_LEVEL_INFO,
+		    c->log_file);
+	cmd_serve_log_level(&sv, c);
+
+	/* Bind before the audit trail opens: a busy port writes nothing. */
+	if ((sv.g = worker_group_new(sv.set, NULL, err, sizeof(err))) == NULL) {
+		log_error("%s: not started", err);
+		goto out;
+	}
+	if ((sv.al = auditlog_open(&c->audit, c->name, &dg)) == NULL) {
+		diag_print(&dg, stderr);
+		log_error("audit trail %s: not usable: not started",
+		    c->audit.path);
+		goto out;
+	}
+	worker_group_set_auditlog(sv.g, sv.al);
+	cmd_serve_record_load(sv.al, sv.set, NULL);
+
+	if ((sv.base = event_base_new()) == NULL) {
+		log_error("libevent: cannot create the main event base");
+		goto out;
+	}
+	for (i = 0; i < nitems(sigs); i++) {
+		sev[i] =
+		    evsignal_new(sv.base, sigs[i], cmd_serve_signal_cb, &sv);
+		if (sev[i] == NULL || evsignal_add(sev[i], NULL) == -1) {
+			log_error("cannot handle signal %d", sigs[i]);
+			goto out;
+		}
+	}
+	if (worker_group_start(sv.g, err, sizeof(err)) == -1) {
+		log_error("%s: not started", err);
+		goto out;
+	}
+	log_info("govgate %s: %s: %zu listener(s), %zu worker(s), policy "
+	         "revision %s",
+	    PACKAGE_VERSION, c->name, c->nlisteners,
+	    worker_group_nworkers(sv.g), policy_revision(sv.set->cs->policy));
+	for (i = 0; i < c->nlisteners; i++)
+		log_info("listening on %s (%s)", c->listeners[i].address.text,
+		    c->listeners[i].name);
+	event_base_dispatch(sv.base);
+
+	worker_group_stop(sv.g, WORKER_DRAIN_MS);
+	log_info("stopped");
+	ret = 0;
+out:
+	if (sv.g != NULL)
+		worker_group_stop(sv.g, 0);
+	if (sv.al != NULL)
+		auditlog_close(sv.al);
+	worker_group_free(sv.g);
+	for (i = 0; i < nitems(sigs); i++)
+		if (sev[i] != NULL)
+			event_free(sev[i]);
+	if (sv.base != NULL)
+		event_base_free(sv.base);
+	worker_set_unref(sv.set);
+	diag_clear(&dg);
+	return ret;
+}
