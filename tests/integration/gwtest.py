@@ -1252,3 +1252,67 @@ class CertMaker:
                 with open(fn, "rb") as f:
                     out.write(f.read())
         return path
+
+
+# ---------------------------------------------------------------------------
+# Load
+
+class Load:
+    """n client threads sending keep-alive requests as fast as they can.
+
+    Every outcome counts: ok (status 200) or a failure (another status,
+    a closed or reset connection, a timeout) with what happened. After a
+    failure a thread reconnects and goes on."""
+
+    def __init__(self, gw, n=4, path="/api/echo", cert="renshe", method="GET"):
+        self.gw = gw
+        self.n = n
+        self.path = path
+        self.cert = cert
+        self.method = method
+        self.ok = 0
+        self.failures = []
+        self.lock = threading.Lock()
+        self.stopping = threading.Event()
+        self.threads = []
+
+    def start(self):
+        ctx = self.gw.context(self.cert)
+        for i in range(self.n):
+            t = threading.Thread(target=self._run, args=(ctx,), daemon=True)
+            t.start()
+            self.threads.append(t)
+        return self
+
+    def _run(self, ctx):
+        req = build_request(self.method, self.path)
+        c = None
+        while not self.stopping.is_set():
+            try:
+                if c is None:
+                    c = Conn.open(self.gw.port, ctx, timeout=10)
+                c.send(req)
+                r = c.read_response(timeout=10)
+                with self.lock:
+                    if r.status == 200:
+                        self.ok += 1
+                    else:
+                        self.failures.append("status %d %r" % (r.status, r.body[:200]))
+                if (r.header("Connection") or "").lower() == "close":
+                    c.close()
+                    c = None
+            except Exception as e:  # noqa: BLE001 - every failure is recorded
+                with self.lock:
+                    self.failures.append(repr(e))
+                if c is not None:
+                    c.close()
+                c = None
+                time.sleep(0.01)
+        if c is not None:
+            c.close()
+
+    def stop(self):
+        self.stopping.set()
+        for t in self.threads:
+            t.join(20)
+        return self
