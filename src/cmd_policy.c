@@ -338,6 +338,8 @@ ptest_apply(struct ptest *t, struct ynode_doc *d, yaml_node_t **v,
 		        NULL ||
 		    (s = ynode_str(d, ynode_at(d, pair->value), k)) == NULL)
 			return -1;
+		/* A case's header replaces the same one from defaults. */
+		offline_unset_header(r, k);
 		if (offline_set_header(r, k, s, err, sizeof(err)) == -1) {
 			ynode_error(d, ynode_at(d, pair->key), "headers: %s",
 			    err);
@@ -434,7 +436,12 @@ ptest_file(struct ptest *t, const char *path)
 
 	diag_init(&dg);
 	offline_init(&base);
-	if (ynode_load(&doc, path, YNODE_MAX_FILE, &dg) == -1 ||
+	if (ynode_load(&doc, path, YNODE_MAX_FILE, &dg) == 0 &&
+	    ynode_root(&doc) == NULL)
+		ynode_error(&doc, NULL,
+		    "empty test file (expected: defaults, "
+		    "cases)");
+	if (dg.nerrors > 0 ||
 	    ynode_map(&doc, ynode_root(&doc), ptest_file_keys, fv,
 	        "test file") == -1)
 		goto bad;

@@ -179,6 +179,22 @@ offline_header(const struct offline_req *r, const char *name)
 	return NULL;
 }
 
+void
+offline_unset_header(struct offline_req *r, const char *name)
+{
+	size_t i, o = 0;
+
+	for (i = 0; i < r->nheaders; i++) {
+		if (strcasecmp(r->headers[i].name, name) == 0) {
+			free(r->headers[i].name);
+			free(r->headers[i].value);
+			continue;
+		}
+		r->headers[o++] = r->headers[i];
+	}
+	r->nheaders = o;
+}
+
 int
 offline_load_cert(struct offline_req *r, const char *path, char *err,
     size_t errlen)

@@ -56,6 +56,8 @@ int offline_set_from(struct offline_req *r, const struct geo *g, const char *ip,
 int offline_set_at(struct offline_req *r, const char *s, char *err,
     size_t errlen);
 const char *offline_header(const struct offline_req *r, const char *name);
+/* Remove every header named name (case-insensitive). */
+void offline_unset_header(struct offline_req *r, const char *name);
 
 /* Fill in from r for p; in borrows r's memory. */
 void offline_input(struct offline_req *r, const struct policy *p,

@@ -560,6 +560,37 @@ policy_rate_take(const struct policy *p, const struct policy_grant *g,
 	return 1;
 }
 
+/*
+ * The suspension that stops grant g for this request, or NULL. A
+ * suspension naming a grant also needs its other fields to match.
+ */
+static const struct policy_suspension *
+policy_grant_suspension(const struct policy *p, const struct policy_grant *g,
+    const struct policy_input *in)
+{
+	const struct policy_suspension *su;
+	size_t i;
+
+	if (!g->suspended_by)
+		return NULL;
+	for (i = (size_t)g->suspended_by - 1; i < p->nsusp; i++) {
+		su = &p->susp[i];
+		if (su->grant != g)
+			continue;
+		if (su->department != NULL && su->department != g->consumer)
+			continue;
+		if (su->resource != NULL && su->resource != g->resource)
+			continue;
+		if (su->cert_serial != NULL &&
+		    (in->peer == NULL || !in->peer->present ||
+		        strcmp(su->cert_serial,
+		            peer_str(in->peer, in->peer->serial)) != 0))
+			continue;
+		return su;
+	}
+	return NULL;
+}
+
 /* Check one grant's conditions in order; POLICY_R_GRANT when all hold. */
 static enum policy_reason
 policy_grant_check(const struct policy *p, const struct policy_grant *g,
@@ -569,7 +600,7 @@ policy_grant_check(const struct policy *p, const struct policy_grant *g,
 	int32_t sod;
 	size_t i;
 
-	if (g->suspended_by)
+	if (policy_grant_suspension(p, g, in) != NULL)
 		return POLICY_R_SUSPENDED;
 	if (now < g->valid_from)
 		return POLICY_R_GRANT_NOT_YET_VALID;
@@ -657,7 +688,8 @@ policy_step_grants(const struct policy *p, const struct policy_input *in,
 			best = r;
 			furthest = g;
 			if (r == POLICY_R_SUSPENDED)
-				d->suspension = &p->susp[g->suspended_by - 1];
+				d->suspension =
+				    policy_grant_suspension(p, g, in);
 			else
 				d->suspension = NULL;
 		}

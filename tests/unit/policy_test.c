@@ -113,7 +113,8 @@ static const char policy_text[] =
     "      expires: 2027-12-31 }\n"
     "suspensions:\n"
     "  - { id: S-1, cert_serial: \"0a:bc\", reason: lost laptop }\n"
-    "  - { id: S-2, grant: G-4-susp, reason: under review }\n";
+    "  - { id: S-2, grant: G-4-susp, reason: under review }\n"
+    "  - { id: S-3, grant: G-1, cert_serial: \"ff\", reason: one app }\n";
 
 /* 2026-11-25T10:00:00+08:00 */
 #define T_DAY 1795572000LL
@@ -201,6 +202,10 @@ static const struct row rows[] = {
 	    NULL, 0, 1, "insufficient_clearance", NULL, 403 },
 	{ "suspended grant", "Police", NULL, "Dept CA", "1", NULL, 0, "CN",
 	    NULL, "GET /civil/v1/marriages/1", "audit", NULL, 0, 1, "suspended",
+	    NULL, 403 },
+	{ "grant suspended for one certificate: the expired one got further",
+	    "HR", NULL, NULL, "FF", NULL, 0, "CN", "hr-net",
+	    "GET /psb/v1/persons/1", "pension", "C1", 0, 1, "grant_expired",
 	    NULL, 403 },
 	{ "no grant", "HR", NULL, NULL, "1", NULL, 0, "CN", "hr-net",
 	    "GET /civil/v1/benefits/1", "audit", NULL, 0, 1, "no_grant", NULL,
