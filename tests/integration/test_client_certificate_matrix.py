@@ -240,26 +240,51 @@ def test_m08_no_crl_for_the_issuing_ca_fails_closed(tmp_path_factory, pki):
         b.stop()
 
 
-def test_m09_stale_crl_fails_closed_until_a_fresh_one_is_loaded(tmp_path_factory, pki, made):
-    crl = os.path.join(made.out, "live.crl")
-    shutil.copy(os.path.join(made.out, "stale.crl"), crl)
-    g, b = module_gateway(tmp_path_factory, pki, "stalecrl", tls={"crl": crl})
+def test_m09_crl_going_stale_while_running_fails_closed_until_reload(tmp_path, pki, backend,
+                                                                      make_gateway):
+    """The Department CA's CRL passes its nextUpdate while the gateway
+    runs: new clients are refused until a fresh CRL is loaded by SIGHUP."""
+    m = gwtest.CertMaker(pki, tmp_path / "crl")
+    m.crl("dept-short", "dept-ca", revoked=[os.path.join(pki, "revoked.crt")],
+          last=-1, next_=4 / 86400.0)
+    live = m.bundle("live.crl", "root.crl", "dept-short.crl")
+    stale_at = gwtest.time.time() + 4
+    g = make_gateway(tls={"crl": live})
+    assert_accepted(g, backend, "renshe", "renshe")
+    gwtest.time.sleep(max(0.0, stale_at + 1.5 - gwtest.time.time()))
+    backend.clear()
+    gwtest.handshake_fails_or_no_response(g.port, g.context("renshe"))
+    assert backend.received_nothing()
+    shutil.copy(os.path.join(pki, "departments.crl"), live)
+    g.reload()
+
+    def served():
+        try:
+            return g.request("GET", "/api/echo").status == 200
+        except (AssertionError, OSError):
+            return False
+    assert gwtest.wait_until(served, 5, 0.2), "fresh CRL not in force after SIGHUP"
+
+
+def test_m09_stale_crl_at_start_is_refused_or_fails_closed(tmp_path_factory, pki, made):
+    """Started with a CRL past its nextUpdate, the gateway either refuses
+    to start, naming the CRL, or starts and refuses every client."""
+    crl = os.path.join(made.out, "stale.crl")
+    b = gwtest.RecordingBackend().start()
+    g = gwtest.Gateway(str(tmp_path_factory.mktemp("stalecrl")), pki, backend=b,
+                       tls={"crl": crl})
     try:
-        b.clear()
+        try:
+            g.start()
+        except gwtest.GatewayError:
+            assert g.proc.poll() not in (None, 0)
+            assert "stale.crl" in g.stderr_text(), g.stderr_text()
+            return
         gwtest.handshake_fails_or_no_response(g.port, g.context("renshe"))
         assert b.received_nothing()
-        # A fresh CRL and a reload fix it.
-        shutil.copy(os.path.join(pki, "departments.crl"), crl)
-        g.reload()
-
-        def served():
-            try:
-                return g.request("GET", "/api/echo").status == 200
-            except (AssertionError, OSError):
-                return False
-        assert gwtest.wait_until(served, 5, 0.2), "fresh CRL not in force after SIGHUP"
-    finally:
         g.stop()
+    finally:
+        g.kill()
         b.stop()
 
 
