@@ -35,6 +35,7 @@
 #include "mask.h"
 #include "peer.h"
 #include "policy.h"
+#include "proxyproto.h"
 #include "tlsctx.h"
 #include "upstream.h"
 #include "worker.h"
@@ -65,6 +66,10 @@ struct conn {
 	struct bufferevent *bev; /* the client, TLS */
 	SSL *ssl;                /* borrowed from bev */
 	struct event *timer;     /* the absolute deadline of the state */
+	struct event *pev;       /* reading a PROXY header */
+	unsigned char *pbuf;     /* its bytes so far */
+	size_t plen;
+	size_t li; /* listener index */
 	int fd;
 	unsigned nrecs; /* audit records that will call back */
 	char ip[FWD_IP_MAX];
@@ -154,6 +159,7 @@ static void conn_up_sent(struct conn *);
 
 static const char *const conn_states[] = {
 	"handshake",
+	"proxy",
 	"idle",
 	"read_head",
 	"audit",
@@ -234,9 +240,14 @@ conn_set_state(struct conn *c, enum conn_state next)
 		    conn_state_str(c->state), conn_state_str(next));
 	c->state = next;
 	switch (next) {
+	case CONN_PROXY:
+		/* The handshake's deadline covers the PROXY header too. */
+		conn_timer(c, c->lim->handshake_timeout_ms);
+		break;
 	case CONN_HANDSHAKE:
 		bufferevent_setcb(c->bev, NULL, NULL, conn_client_event_cb, c);
-		conn_timer(c, c->lim->handshake_timeout_ms);
+		if (!evtimer_pending(c->timer, NULL))
+			conn_timer(c, c->lim->handshake_timeout_ms);
 		break;
 	case CONN_IDLE:
 	case CONN_READ_HEAD:
@@ -252,7 +263,11 @@ conn_set_state(struct conn *c, enum conn_state next)
 		                      : c->lim->header_timeout_ms);
 		break;
 	case CONN_AUDIT:
-		bufferevent_disable(c->bev, EV_READ);
+		/*
+		 * Reading stays on (no epoll churn per request): the read
+		 * watermark bounds what a pipelining client can queue, and
+		 * an abort is seen at once.
+		 */
 		conn_timer(c, 0);
 		break;
 	case CONN_CONNECT:
@@ -263,11 +278,11 @@ conn_set_state(struct conn *c, enum conn_state next)
 		bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_RELAY_HIGH);
 		bufferevent_setwatermark(c->bev, EV_WRITE, CONN_RELAY_LOW, 0);
 		/* A request body may pause at most a head timeout. */
-		conn_client_timeouts(c, c->lim->header_timeout_ms,
+		conn_client_timeouts(c,
+		    c->req_done ? 0 : c->lim->header_timeout_ms,
 		    c->lim->idle_timeout_ms);
 		break;
 	case CONN_FLUSH:
-		bufferevent_disable(c->bev, EV_READ);
 		bufferevent_setwatermark(c->bev, EV_WRITE, CONN_RELAY_LOW, 0);
 		conn_client_timeouts(c, 0, c->lim->idle_timeout_ms);
 		conn_timer(c, 0);
@@ -315,20 +330,6 @@ conn_free(struct conn *c)
 	free(c);
 }
 
-/* The memory of a closed connection goes with its last audit record. */
-static void
-conn_record_done(void *arg, int ok)
-{
-	struct conn *c = arg;
-
-	c->nrecs--;
-	if (!ok)
-		log_error("conn %llu: %s: audit record not written",
-		    (unsigned long long)c->id, c->rid);
-	if (c->state == CONN_CLOSED && c->nrecs == 0)
-		conn_free(c);
-}
-
 /*
  * Submit the `complete` record of an allowed request: status, upstream,
  * timings, bytes, masking and whether the backend's answer was cut.
@@ -360,12 +361,9 @@ conn_complete(struct conn *c)
 	    c->incomplete ? ", upstream incomplete" : "");
 	b = worker_audit_buf(c->w);
 	if (audit_fmt_complete(b, &ac) == -1 ||
-	    worker_audit(c->w, "complete", conn_record_done, c) == -1) {
+	    worker_audit_nowait(c->w, "complete") == -1)
 		log_error("conn %llu: %s: audit: complete record refused",
 		    (unsigned long long)c->id, c->rid);
-		return;
-	}
-	c->nrecs++;
 }
 
 void
@@ -383,6 +381,11 @@ conn_close(struct conn *c, const char *reason)
 	if (c->timer != NULL)
 		event_free(c->timer);
 	c->timer = NULL;
+	if (c->pev != NULL)
+		event_free(c->pev);
+	c->pev = NULL;
+	free(c->pbuf);
+	c->pbuf = NULL;
 	if (c->bev != NULL)
 		bufferevent_free(c->bev); /* frees the SSL, closes the fd */
 	else if (c->fd != -1)
@@ -402,13 +405,141 @@ conn_close(struct conn *c, const char *reason)
 		conn_free(c);
 }
 
+/* The client's address, from the socket or a trusted PROXY header. */
+static void
+conn_set_addr(struct conn *c, const struct sockaddr *sa, socklen_t salen)
+{
+	if (getnameinfo(sa, salen, c->ip, sizeof(c->ip), NULL, 0,
+	        NI_NUMERICHOST) != 0)
+		strlcpy(c->ip, "?", sizeof(c->ip));
+	c->v6 = 0;
+	c->port = 0;
+	if (sa->sa_family == AF_INET6) {
+		c->v6 = 1;
+		c->port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
+	} else if (sa->sa_family == AF_INET)
+		c->port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
+	geo_lookup(c->set->cs->geo, sa, &c->geo);
+}
+
+/* Whether sa lies in the listener's proxy_trusted CIDRs. */
+static int
+conn_proxy_trusted(const struct conn *c, const struct sockaddr *sa)
+{
+	const struct sockaddr_in6 *s6;
+	const uint8_t *a;
+
+	if (sa->sa_family == AF_INET) {
+		a = (const uint8_t *)&((const struct sockaddr_in *)sa)
+		        ->sin_addr;
+		return conf_cidr_match(c->lconf->proxy_trusted,
+		    c->lconf->nproxy_trusted, AF_INET, a);
+	}
+	if (sa->sa_family != AF_INET6)
+		return 0;
+	s6 = (const struct sockaddr_in6 *)sa;
+	if (IN6_IS_ADDR_V4MAPPED(&s6->sin6_addr))
+		return conf_cidr_match(c->lconf->proxy_trusted,
+		    c->lconf->nproxy_trusted, AF_INET,
+		    s6->sin6_addr.s6_addr + 12);
+	return conf_cidr_match(c->lconf->proxy_trusted,
+	    c->lconf->nproxy_trusted, AF_INET6, s6->sin6_addr.s6_addr);
+}
+
+/* Start the TLS handshake on the socket. */
+static void
+conn_start_tls(struct conn *c)
+{
+	SSL *ssl;
+
+	if ((ssl = SSL_new(c->set->server_ctx[c->li])) == NULL) {
+		ERR_clear_error();
+		log_warnx("conn %llu: cannot set up TLS: out of memory",
+		    (unsigned long long)c->id);
+		conn_close(c, "out of memory");
+		return;
+	}
+	c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl,
+	    BUFFEREVENT_SSL_ACCEPTING,
+	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
+	if (c->bev == NULL) {
+		SSL_free(ssl);
+		log_warnx("conn %llu: cannot set up TLS: out of memory",
+		    (unsigned long long)c->id);
+		conn_close(c, "out of memory");
+		return;
+	}
+	c->ssl = ssl;
+	conn_set_state(c, CONN_HANDSHAKE);
+}
+
+/*
+ * Read the PROXY header byte-exactly: peek, and take only what belongs
+ * to it, so the TLS ClientHello behind it stays in the socket. A prefix
+ * of a header is all header, so a partial one is taken whole.
+ */
+static void
+conn_proxy_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct conn *c = arg;
+	struct proxyproto_addr pa;
+	char via[FWD_IP_MAX];
+	const char *why = "malformed";
+	ssize_t n;
+	int rc;
+
+	n = recv(fd, c->pbuf + c->plen, PROXYPROTO_V2_MAX - c->plen, MSG_PEEK);
+	if (n == -1 && (errno == EAGAIN || errno == EINTR))
+		return;
+	if (n <= 0) {
+		log_info("conn %llu: PROXY header: %s",
+		    (unsigned long long)c->id,
+		    n == 0 ? "closed by the peer" : strerror(errno));
+		conn_close(c, "no PROXY header");
+		return;
+	}
+	rc = proxyproto_parse(c->pbuf, c->plen + (size_t)n, &pa, &why);
+	if (rc == PROXYPROTO_PARTIAL &&
+	    c->plen + (size_t)n < PROXYPROTO_V2_MAX) {
+		if (recv(fd, c->pbuf + c->plen, (size_t)n, 0) != n) {
+			conn_close(c, "PROXY header read failed");
+			return;
+		}
+		c->plen += (size_t)n;
+		return;
+	}
+	if (rc < 0) {
+		log_info("conn %llu: PROXY header from %s: %s",
+		    (unsigned long long)c->id, c->ip,
+		    rc == PROXYPROTO_PARTIAL ? "too long" : why);
+		conn_close(c, "bad PROXY header");
+		return;
+	}
+	if (recv(fd, c->pbuf + c->plen, (size_t)rc - c->plen, 0) !=
+	    (ssize_t)((size_t)rc - c->plen)) {
+		conn_close(c, "PROXY header read failed");
+		return;
+	}
+	event_free(c->pev);
+	c->pev = NULL;
+	free(c->pbuf);
+	c->pbuf = NULL;
+	if (!pa.local) {
+		strlcpy(via, c->ip, sizeof(via));
+		conn_set_addr(c, (const struct sockaddr *)&pa.src, pa.srclen);
+		log_debug("conn %llu: PROXY v%d from %s: client %s port %u",
+		    (unsigned long long)c->id, pa.version, via, c->ip,
+		    (unsigned)c->port);
+	}
+	conn_start_tls(c);
+}
+
 void
 conn_accept(struct worker *w, size_t li, int fd, const struct sockaddr *sa,
     socklen_t salen)
 {
 	struct worker_set *set = w->set;
 	struct conn *c;
-	SSL *ssl = NULL;
 	int one = 1;
 
 	if ((c = calloc(1, sizeof(*c))) == NULL) {
@@ -420,6 +551,7 @@ conn_accept(struct worker *w, size_t li, int fd, const struct sockaddr *sa,
 	c->id = atomic_fetch_add(&conn_next_id, 1) + 1;
 	c->w = w;
 	c->fd = fd;
+	c->li = li;
 	c->set = set;
 	worker_set_ref(set);
 	c->lconf = &set->cs->conf->listeners[li];
@@ -430,38 +562,38 @@ conn_accept(struct worker *w, size_t li, int fd, const struct sockaddr *sa,
 	c->avoid = (size_t)-1;
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	w->nconns++;
-
-	if (getnameinfo(sa, salen, c->ip, sizeof(c->ip), NULL, 0,
-	        NI_NUMERICHOST) != 0)
-		strlcpy(c->ip, "?", sizeof(c->ip));
-	if (sa->sa_family == AF_INET6) {
-		c->v6 = 1;
-		c->port = ntohs(((const struct sockaddr_in6 *)sa)->sin6_port);
-	} else if (sa->sa_family == AF_INET)
-		c->port = ntohs(((const struct sockaddr_in *)sa)->sin_port);
-	geo_lookup(set->cs->geo, sa, &c->geo);
+	conn_set_addr(c, sa, salen);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
-
-	if ((c->timer = evtimer_new(w->base, conn_timer_cb, c)) == NULL ||
-	    (ssl = SSL_new(set->server_ctx[li])) == NULL)
-		goto fail;
-	c->bev = bufferevent_openssl_socket_new(w->base, fd, ssl,
-	    BUFFEREVENT_SSL_ACCEPTING,
-	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
-	if (c->bev == NULL)
-		goto fail;
-	c->ssl = ssl;
 	log_debug("conn %llu: accepted from %s port %u on %s",
 	    (unsigned long long)c->id, c->ip, (unsigned)c->port,
 	    c->lconf->name);
-	conn_set_state(c, CONN_HANDSHAKE);
-	return;
-fail:
-	log_warnx("conn %llu: cannot set up: out of memory",
-	    (unsigned long long)c->id);
-	SSL_free(ssl);
-	ERR_clear_error();
-	conn_close(c, "out of memory");
+	if ((c->timer = evtimer_new(w->base, conn_timer_cb, c)) == NULL) {
+		log_warnx("conn %llu: cannot set up: out of memory",
+		    (unsigned long long)c->id);
+		conn_close(c, "out of memory");
+		return;
+	}
+	if (!c->lconf->proxy_protocol) {
+		conn_start_tls(c);
+		return;
+	}
+	/* Only the balancers may say who the client is. */
+	if (!conn_proxy_trusted(c, sa)) {
+		log_info("conn %llu: %s is not in proxy_trusted of listener %s",
+		    (unsigned long long)c->id, c->ip, c->lconf->name);
+		conn_close(c, "untrusted PROXY source");
+		return;
+	}
+	c->pev = event_new(w->base, fd, EV_READ | EV_PERSIST, conn_proxy_cb, c);
+	c->pbuf = malloc(PROXYPROTO_V2_MAX);
+	if (c->pev == NULL || c->pbuf == NULL ||
+	    event_add(c->pev, NULL) == -1) {
+		log_warnx("conn %llu: cannot set up: out of memory",
+		    (unsigned long long)c->id);
+		conn_close(c, "out of memory");
+		return;
+	}
+	conn_set_state(c, CONN_PROXY);
 }
 
 /* Why the handshake failed, for `conn N: handshake: <reason>`. */
@@ -698,8 +830,9 @@ conn_record_decision(struct conn *c, int forward)
 	b = worker_audit_buf(c->w);
 	if (audit_fmt_decision(b, &ad) == -1)
 		return -1;
-	if (worker_audit(c->w, "decision",
-	        forward ? conn_decision_done_cb : conn_record_done, c) == -1)
+	if (!forward)
+		return worker_audit_nowait(c->w, "decision");
+	if (worker_audit(c->w, "decision", conn_decision_done_cb, c) == -1)
 		return -1;
 	c->nrecs++;
 	return 0;
@@ -1074,14 +1207,16 @@ conn_body_up(struct conn *c)
 		}
 	}
 	if (c->req_done) {
-		/* What follows is the next request: leave it unread. */
-		bufferevent_disable(c->bev, EV_READ);
+		/* What follows is the next request: it waits in the buffer. */
+		if (c->cpaused)
+			bufferevent_enable(c->bev, EV_READ);
 		c->cpaused = 0;
+		conn_client_timeouts(c, 0, c->lim->idle_timeout_ms);
 		conn_up_sent(c);
 	} else if (evbuffer_get_length(out) >= CONN_RELAY_HIGH) {
 		bufferevent_disable(c->bev, EV_READ);
 		c->cpaused = 1;
-	} else {
+	} else if (c->cpaused) {
 		bufferevent_enable(c->bev, EV_READ);
 		c->cpaused = 0;
 	}
@@ -1665,6 +1800,12 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 	struct conn *c = arg;
 
 	switch (c->state) {
+	case CONN_PROXY:
+		log_info("conn %llu: PROXY header: not complete after %llu ms",
+		    (unsigned long long)c->id,
+		    (unsigned long long)c->lim->handshake_timeout_ms);
+		conn_close(c, "PROXY header timeout");
+		break;
 	case CONN_HANDSHAKE:
 		log_info("conn %llu: handshake: not complete after %llu ms",
 		    (unsigned long long)c->id,
@@ -1705,6 +1846,7 @@ conn_shutdown_all(struct worker *w, int force)
 		}
 		c->keep_alive = 0;
 		switch (c->state) {
+		case CONN_PROXY:
 		case CONN_HANDSHAKE:
 		case CONN_IDLE:
 			conn_close(c, "shutdown");

@@ -20,6 +20,7 @@ struct worker;
  */
 enum conn_state {
 	CONN_HANDSHAKE = 0, /* TLS accept under an absolute deadline */
+	CONN_PROXY,         /* PROXY header from a trusted balancer, first */
 	CONN_IDLE,          /* keep-alive: no byte of the next request yet */
 	CONN_READ_HEAD,     /* reading a request head under its deadline */
 	CONN_AUDIT,         /* allowed; decision record on its way to disk */

@@ -18,6 +18,7 @@ static const struct {
 	{ "check", cmd_check, "validate config, policy, certificates, keys" },
 	{ "explain", cmd_explain, "decide one request offline, step by step" },
 	{ "policy", cmd_policy, "policy test cases and policy diff" },
+	{ "serve", cmd_serve, "run the gateway in the foreground" },
 	{ "version", cmd_version, "print version and library versions" },
 };
 

@@ -566,6 +566,37 @@ worker_audit(struct worker *w, const char *event, void (*cb)(void *, int),
 }
 
 /*
+ * A record no one waits for (a denial's decision, a complete record) goes
+ * with AUDITLOG_F_FREE: no hand-back to this thread, so no wake-up.
+ */
+int
+worker_audit_nowait(struct worker *w, const char *event)
+{
+	struct auditlog_req *r;
+	char *body;
+
+	if (w->ab.overflow)
+		return -1;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -1;
+	if ((body = malloc(w->ab.len == 0 ? 1 : w->ab.len)) == NULL) {
+		free(r);
+		return -1;
+	}
+	memcpy(body, w->ab.p, w->ab.len);
+	r->event = event;
+	r->body = body;
+	r->len = w->ab.len;
+	r->flags = AUDITLOG_F_FREE;
+	if (auditlog_submit(w->g->al, r) == -1) {
+		free(body);
+		free(r);
+		return -1;
+	}
+	return 0;
+}
+
+/*
  * Request ids are 128 random bits from OpenSSL's DRBG, drawn a page at a
  * time so an id costs a copy: unique in practice and not guessable, so
  * one cannot be forged to collide with another's in the audit trail.
@@ -587,7 +618,11 @@ worker_main(void *arg)
 {
 	struct worker *w = arg;
 	struct worker_group *g = w->g;
+	char name[16];
 
+	/* "govgate-w0" in top -H and perf. */
+	snprintf(name, sizeof(name), "govgate-w%zu", w->id);
+	(void)pthread_setname_np(pthread_self(), name);
 	worker_listeners_enable(w, 1);
 	log_debug("worker %zu: running", w->id);
 	event_base_loop(w->base, EVLOOP_NO_EXIT_ON_EMPTY);

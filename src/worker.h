@@ -169,6 +169,11 @@ void worker_conn_gone(struct worker *w);
  */
 int worker_audit(struct worker *w, const char *event, void (*cb)(void *, int),
     void *arg);
+/*
+ * Submit the record body in w->ab as event when nobody waits for it:
+ * the writer frees its copy. Returns 0, or -1 when the trail refuses it.
+ */
+int worker_audit_nowait(struct worker *w, const char *event);
 /* Reset w->ab for the next record and return it. */
 struct audit_buf *worker_audit_buf(struct worker *w);
 
