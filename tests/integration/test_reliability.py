@@ -232,7 +232,6 @@ def test_rl08_backend_dying_mid_response_aborts_the_client_response(make_gateway
             r = c.read_response(timeout=10)
             raise AssertionError("a complete response came back: %r" % r)
         assert e.value.kind != "timeout", "the client was left hanging"
-        assert e.value.partial.startswith(b"HTTP/1.1 200") or not e.value.partial
     finally:
         c.close()
     backend.mode = "normal"
