@@ -40,7 +40,9 @@
  * created at the path and starts with a `reopen` record that continues
  * the chain. A different inode (or none) at the path with st_nlink > 0
  * means it was renamed (rotation without a signal): the batch is
- * durable, and the writer reopens as for SIGUSR1.
+ * durable, and the writer reopens as for SIGUSR1. A file smaller than
+ * what we appended was truncated by another process (copytruncate): the
+ * batch is reported failed and a `reopen` record says so.
  *
  * Fail closed (I2, I3). The first failed write or fdatasync is fatal for
  * the descriptor: the batch is reported failed, the descriptor closed,
@@ -73,9 +75,10 @@ enum auditlog_state {
 
 enum auditlog_file {
 	AUDITLOG_FILE_OK = 0,
-	AUDITLOG_FILE_MOVED, /* renamed away: durable, reopen the path */
-	AUDITLOG_FILE_GONE,  /* deleted: what went there is lost */
-	AUDITLOG_FILE_ERROR, /* cannot tell: treated as a failure */
+	AUDITLOG_FILE_MOVED,  /* renamed away: durable, reopen the path */
+	AUDITLOG_FILE_GONE,   /* deleted: what went there is lost */
+	AUDITLOG_FILE_SHRUNK, /* truncated by someone: the batch may be lost */
+	AUDITLOG_FILE_ERROR,  /* cannot tell: treated as a failure */
 };
 
 struct auditlog_notify {
@@ -473,6 +476,9 @@ auditlog_check_file(struct auditlog *l, char *err, size_t errlen)
 	}
 	if (st.st_nlink == 0)
 		return AUDITLOG_FILE_GONE;
+	/* We are the only appender: a smaller file was cut by another. */
+	if (st.st_size < l->dur_off)
+		return AUDITLOG_FILE_SHRUNK;
 	if (stat(l->path, &pst) < 0) {
 		if (errno == ENOENT)
 			return AUDITLOG_FILE_MOVED;
@@ -753,6 +759,22 @@ auditlog_write_list(struct auditlog *l, struct auditlog_req *list)
 			snprintf(why, sizeof(why),
 			    "file removed; records %llu to %llu went only to "
 			    "the removed file",
+			    (unsigned long long)first,
+			    (unsigned long long)l->ch.seq);
+			log_error("audit: %s: %s and were refused", l->path,
+			    why);
+			auditlog_switch(l, why, 0);
+			break;
+		case AUDITLOG_FILE_SHRUNK:
+			/*
+			 * copytruncate (A11): what was written between the
+			 * copy and the cut is in neither file.
+			 */
+			rc = -1;
+			snprintf(why, sizeof(why),
+			    "file truncated by another process (copytruncate "
+			    "is not supported); records %llu to %llu may be "
+			    "lost",
 			    (unsigned long long)first,
 			    (unsigned long long)l->ch.seq);
 			log_error("audit: %s: %s and were refused", l->path,

@@ -1,9 +1,9 @@
 /*
  * auditlog_test.c - the audit writer: group commit from four event loops,
- * crash consistency (A14), deletion (A09), rotation (A10), fail closed
- * and recovery (A07 by RLIMIT_FSIZE), refusals at start. With a first
- * argument "drive", a small driver for tests/audit/faults_*.sh (strace
- * fault injection and a small tmpfs).
+ * crash consistency (A14), deletion (A09), rotation (A10), copytruncate
+ * (A11, flagged), fail closed and recovery (A07 by RLIMIT_FSIZE),
+ * refusals at start. With a first argument "drive", a small driver for
+ * tests/audit/faults_*.sh (strace fault injection and a small tmpfs).
  */
 #include "config.h"
 
@@ -1089,6 +1089,49 @@ t_rotated(void)
 	    "A10: the three files verify in order: %s", err);
 }
 
+/* A11: copytruncate under the writer is noticed, never trusted. */
+static void
+t_copytruncate(void)
+{
+	char path[PATH_MAX], copy[PATH_MAX], err[4200], buf[65536];
+	const char *paths[2];
+	struct t_conf c;
+	struct t_file f;
+	struct auditlog *l;
+	int i, in, out, rc4, rc5, ok = 1;
+	ssize_t n;
+
+	t_path(path, "ct.jsonl");
+	t_path(copy, "ct.jsonl.1");
+	t_conf_init(&c, path, CONF_AUDIT_SYNC_FSYNC, 60000);
+	l = t_open(&c, err, sizeof(err));
+	for (i = 0; i < 3; i++)
+		ok &= t_put(l, "ct", 0, NULL) == 1;
+	in = open(path, O_RDONLY);
+	out = open(copy, O_WRONLY | O_CREAT | O_TRUNC, 0640);
+	while (in >= 0 && out >= 0 && (n = read(in, buf, sizeof(buf))) > 0)
+		if (write(out, buf, (size_t)n) != n)
+			ok = 0;
+	close(in);
+	close(out);
+	ok &= truncate(path, 0) == 0;
+	rc4 = t_put(l, "ct4", 0, NULL);
+	rc5 = t_put(l, "ct5", 0, NULL);
+	tap_ok(l != NULL && ok && rc4 == 0 && rc5 == 1 && !auditlog_degraded(l),
+	    "A11: the record written after a copytruncate is reported "
+	    "failed, the next one is ok");
+	auditlog_close(l);
+	t_file_load(path, &f);
+	tap_ok(t_file_count(&f, "reopen") == 1 &&
+	        t_file_find(&f, "ct5", NULL) > 0,
+	    "A11: flagged with a reopen record");
+	t_file_free(&f);
+	paths[0] = copy;
+	paths[1] = path;
+	tap_ok(t_verify(paths, 2, 0, NULL, err, sizeof(err)) == 0,
+	    "A11: the copy and the file verify in order: %s", err);
+}
+
 /*
  * Scenarios run in a child (resource limits, SIGKILL) report through a
  * pipe, one "1 name" or "0 name" line per check.
@@ -1631,6 +1674,7 @@ main(int argc, char **argv)
 	t_events();
 	t_deleted();
 	t_rotated();
+	t_copytruncate();
 	t_fsize();
 	t_crash();
 
