@@ -65,7 +65,8 @@ def test_rl01_reloads_under_keep_alive_load_lose_nothing_and_take_effect(make_ga
     assert load.ok > 100, "only %d requests in ~8 s" % load.ok
     assert gw.alive()
     assert gwtest.wait_until(lambda: gw.fd_count() <= fd0 + 3, 5), (fd0, gw.fd_count())
-    assert gw.rss_kb() < rss0 * 1.5 + 8 * 1024, (rss0, gw.rss_kb())
+    if not gwtest.SANITIZED:
+        assert gw.rss_kb() < rss0 * 1.5 + 8 * 1024, (rss0, gw.rss_kb())
 
 
 BROKEN = {
@@ -362,7 +363,8 @@ def test_rl11_slow_reading_backend_keeps_gateway_memory_bounded(make_gateway, ba
         assert out["r"].status == 200, out["r"]
         reqs = slow.snapshot()
         assert len(reqs) == 1 and len(reqs[0].body) == size
-        assert peak - rss0 < 16 * 1024, "gateway RSS grew by %d KiB for a %d MiB upload" % (
-            peak - rss0, size >> 20)
+        if not gwtest.SANITIZED:
+            assert peak - rss0 < 16 * 1024, "gateway RSS grew by %d KiB for a %d MiB upload" % (
+                peak - rss0, size >> 20)
     finally:
         slow.stop()
