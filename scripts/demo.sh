@@ -48,7 +48,7 @@ fi
 # (kill -0 cannot tell: a child stays a zombie until the shell waits).
 alive() {
 	st=
-	read -r st <"/proc/$1/stat" 2>/dev/null || return 1
+	read -r st 2>/dev/null <"/proc/$1/stat" || return 1
 	case ${st##*) } in
 	Z* | X*) return 1 ;;
 	esac

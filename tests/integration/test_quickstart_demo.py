@@ -313,6 +313,8 @@ def test_ctrl_c_stops_gateway_and_backends_and_the_audit_trail_verifies(demo):
         rc, demo.output()[-2000:], demo.stderr()[-4000:])
     assert not left, "left running: %s" % [_cmdline(p) for p in left]
     err = demo.stderr()
+    shell_errors = re.findall(r"(?m)^.*scripts/demo\.sh: \d+: .*$", err)
+    assert not shell_errors, "\n".join(shell_errors)
     m = SANITIZER_RE.search(err)
     assert not m, err[max(0, m.start() - 200):m.start() + 3000]
     verify = [line for line in demo.lines if " audit verify --pubkey " in line]
