@@ -870,6 +870,7 @@ class RecordingBackend:
       big             answer `big` bytes of JSON-ish data (chunked if chunked)
       slow_reader     wait `delay` seconds before reading the body
       reset           close the connection with RST on receipt of a head
+      raw             answer with the bytes in `raw_response`, then close
     """
 
     def __init__(self, mode="normal", delay=1.0, big=10 * 1024 * 1024,
@@ -889,6 +890,7 @@ class RecordingBackend:
         self.lsock = None
         self.port = None
         self.body = None  # canned body override (bytes) or None
+        self.raw_response = b""  # for mode raw
         self._stop = threading.Event()
 
     @property
@@ -1065,6 +1067,9 @@ class RecordingBackend:
                 r, _, _ = select.select([c], [], [], 0.1)
                 if r and not c.recv(65536):
                     return False
+            return False
+        if mode == "raw":
+            c.sendall(self.raw_response)
             return False
         if mode == "malformed_head":
             c.sendall(b"HTTP/1.1 200 OK\r\nBroken header line\r\nContent-Length: 2\r\n\r\n{}")
