@@ -78,6 +78,7 @@ struct conn {
 	struct geo_info geo;
 	char sni[CONN_MAX_SNI + 1];
 	int sni_bad; /* SNI too long to compare: every request is 421 */
+	int tls_up;  /* handshake done and no TLS error since */
 	struct peer peer;
 	uint64_t nreq;
 	int lingering;
@@ -386,6 +387,13 @@ conn_close(struct conn *c, const char *reason)
 	c->pev = NULL;
 	free(c->pbuf);
 	c->pbuf = NULL;
+	/*
+	 * OpenSSL drops a session from the cache when its connection ends
+	 * without close_notify sent; one that ended well stays resumable.
+	 */
+	if (c->ssl != NULL && c->tls_up)
+		SSL_set_shutdown(c->ssl,
+		    SSL_SENT_SHUTDOWN | SSL_RECEIVED_SHUTDOWN);
 	if (c->bev != NULL)
 		bufferevent_free(c->bev); /* frees the SSL, closes the fd */
 	else if (c->fd != -1)
@@ -459,6 +467,11 @@ conn_start_tls(struct conn *c)
 		conn_close(c, "out of memory");
 		return;
 	}
+	/*
+	 * A client that closes without close_notify ends its connection,
+	 * not its session (HTTP framing shows truncation): as nginx does.
+	 */
+	SSL_set_options(ssl, SSL_OP_IGNORE_UNEXPECTED_EOF);
 	c->bev = bufferevent_openssl_socket_new(c->w->base, c->fd, ssl,
 	    BUFFEREVENT_SSL_ACCEPTING,
 	    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -663,6 +676,7 @@ conn_handshake_done(struct conn *c)
 	    SSL_session_reused(c->ssl) ? " (resumed)" : "",
 	    c->peer.present ? peer_str(&c->peer, c->peer.dn)
 	                    : "no client certificate");
+	c->tls_up = 1;
 	conn_set_state(c, CONN_READ_HEAD);
 	if (evbuffer_get_length(bufferevent_get_input(c->bev)) > 0)
 		bufferevent_trigger(c->bev, EV_READ,
@@ -1672,8 +1686,10 @@ conn_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		                               : "client write timeout";
 	else if (what & BEV_EVENT_EOF)
 		why = "closed by the client";
-	else
+	else {
 		why = "client connection error";
+		c->tls_up = 0;
+	}
 	while (bufferevent_get_openssl_error(bev) != 0)
 		;
 	ERR_clear_error();
@@ -1850,6 +1866,12 @@ conn_shutdown_all(struct worker *w, int force)
 		case CONN_HANDSHAKE:
 		case CONN_IDLE:
 			conn_close(c, "shutdown");
+			break;
+		case CONN_READ_HEAD:
+			/* Not a byte of a request yet: as good as idle. */
+			if (evbuffer_get_length(
+			        bufferevent_get_input(c->bev)) == 0)
+				conn_close(c, "shutdown");
 			break;
 		case CONN_FLUSH:
 			conn_set_state(c, CONN_DRAIN);
