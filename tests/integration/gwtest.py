@@ -1168,9 +1168,10 @@ class CertMaker:
 
     def issue(self, name, subject, issuer, ca=False, pathlen=None, eku=True,
               extensions=(), chain=(), days=(-1, 365), key=None, digital_signature=True,
-              basic_constraints=True):
+              basic_constraints=True, server=False):
         """Write NAME.crt, NAME.key, NAME.chain.pem (leaf + chain files
-        from outdir/PKI, by base name). subject: [(oid, value)]."""
+        from outdir/PKI, by base name). subject: [(oid, value)]. server
+        makes a serverAuth certificate for localhost/127.0.0.1."""
         import datetime
         from cryptography import x509
         from cryptography.hazmat.primitives import hashes, serialization
@@ -1195,7 +1196,14 @@ class CertMaker:
             key_encipherment=False, data_encipherment=False, key_agreement=False,
             key_cert_sign=ca, crl_sign=ca, encipher_only=False, decipher_only=False),
             critical=True)
-        if eku and not ca:
+        if server:
+            import ipaddress
+            b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.SERVER_AUTH]),
+                                critical=False)
+            b = b.add_extension(x509.SubjectAlternativeName([
+                x509.DNSName("localhost"), x509.DNSName("gateway.test"),
+                x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), critical=False)
+        elif eku and not ca:
             b = b.add_extension(x509.ExtendedKeyUsage([ExtendedKeyUsageOID.CLIENT_AUTH]),
                                 critical=False)
         b = b.add_extension(x509.SubjectKeyIdentifier.from_public_key(key.public_key()),

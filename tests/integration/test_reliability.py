@@ -6,6 +6,7 @@ with bounded memory.
 """
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -368,3 +369,91 @@ def test_rl11_slow_reading_backend_keeps_gateway_memory_bounded(make_gateway, ba
                 peak - rss0, size >> 20)
     finally:
         slow.stop()
+
+
+def test_rl03_reload_while_slow_upload_and_download_are_in_flight(make_gateway, backend):
+    gw = make_gateway(policy=policy_with_toggle(False, "rl03-0"),
+                      upstream_opts={"read_timeout": "10s"}, limits={"header_timeout": "5s"})
+    backend.mode = "slow"
+    backend.delay = 2.0
+    out = {}
+    body = bytes(range(256)) * 80  # 20 KiB
+
+    def download():
+        try:
+            out["down"] = gw.request("GET", "/api/download", timeout=15)
+        except Exception as e:  # noqa: BLE001
+            out["down"] = e
+
+    def upload():
+        try:
+            c = gw.connect("renshe", timeout=15)
+            head = gwtest.build_request("POST", "/api/upload",
+                                        [("Content-Length", str(len(body)))])
+            c.send(head)
+            for i in range(0, len(body), 1024):
+                c.send(body[i:i + 1024])
+                time.sleep(0.1)
+            out["up"] = c.read_response(timeout=15)
+            c.close()
+        except Exception as e:  # noqa: BLE001
+            out["up"] = e
+    threads = [threading.Thread(target=download), threading.Thread(target=upload)]
+    for t in threads:
+        t.start()
+    time.sleep(0.5)
+    gw.write_policy(policy_with_toggle(True, "rl03-1"))
+    gw.reload()
+    for t in threads:
+        t.join(20)
+    assert getattr(out.get("down"), "status", out.get("down")) == 200, out.get("down")
+    assert getattr(out.get("up"), "status", out.get("up")) == 200, out.get("up")
+    ups = [r for r in backend.snapshot() if r.path == "/api/upload"]
+    assert len(ups) == 1 and ups[0].body == body
+    backend.mode = "normal"
+    assert status_of(gw, "/toggle/x") == 200
+
+
+def _server_serial(gw):
+    from cryptography import x509
+    c = gw.connect("renshe")
+    try:
+        der = c.sock.getpeercert(binary_form=True)
+        c.send(gwtest.build_request("GET", "/api/echo"))
+        assert c.read_response().status == 200
+    finally:
+        c.close()
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def test_rl06_server_certificate_rotation_by_reload(tmp_path, pki, make_gateway, backend):
+    from cryptography.x509.oid import NameOID
+    m = gwtest.CertMaker(pki, tmp_path / "certs")
+    subj = [(NameOID.ORGANIZATION_NAME, "Nanning E-Gov"), (NameOID.COMMON_NAME, "gateway.test")]
+    m.issue("rotated", subj, "server-ca", chain=["server-ca"], server=True)
+    m.issue("another", subj, "server-ca", chain=["server-ca"], server=True)
+    crt, key = str(tmp_path / "live.crt"), str(tmp_path / "live.key")
+    shutil.copy(os.path.join(pki, "gateway.crt"), crt)
+    shutil.copy(os.path.join(pki, "gateway.key"), key)
+    gw = make_gateway(tls={"certificate": crt, "key": key})
+    first = _server_serial(gw)
+    held = gw.connect("renshe")
+    try:
+        shutil.copy(os.path.join(m.out, "rotated.chain.pem"), crt)
+        shutil.copy(os.path.join(m.out, "rotated.key"), key)
+        gw.reload()
+        assert gwtest.wait_until(lambda: _server_serial(gw) != first, 3, 0.1), \
+            "new handshakes still use the old certificate"
+        rotated = _server_serial(gw)
+        held.send(gwtest.build_request("GET", "/api/echo"))
+        assert held.read_response().status == 200, "an existing connection was dropped"
+        # A certificate without its key: the reload is refused, the
+        # rotated pair stays in force.
+        errlen = len(gw.stderr_text())
+        shutil.copy(os.path.join(m.out, "another.chain.pem"), crt)
+        gw.reload()
+        time.sleep(1.0)
+        assert _server_serial(gw) == rotated
+        assert gw.stderr_text()[errlen:].strip(), "no error logged for a cert/key mismatch"
+    finally:
+        held.close()
