@@ -1734,6 +1734,8 @@ conn_up_error(struct bufferevent *bev, short what, char *buf, size_t len)
 {
 	unsigned long e, first = 0;
 	int err = EVUTIL_SOCKET_ERROR();
+	SSL *ssl;
+	long v;
 
 	while ((e = bufferevent_get_openssl_error(bev)) != 0)
 		if (first == 0)
@@ -1742,10 +1744,16 @@ conn_up_error(struct bufferevent *bev, short what, char *buf, size_t len)
 	if (what & BEV_EVENT_TIMEOUT)
 		return "timed out";
 	if (first != 0) {
-		snprintf(buf, len, "TLS: %s",
-		    ERR_reason_error_string(first) != NULL
-		        ? ERR_reason_error_string(first)
-		        : "error");
+		ssl = bufferevent_openssl_get_ssl(bev);
+		v = ssl != NULL ? SSL_get_verify_result(ssl) : X509_V_OK;
+		if (v != X509_V_OK)
+			snprintf(buf, len, "TLS: backend certificate: %s",
+			    X509_verify_cert_error_string(v));
+		else
+			snprintf(buf, len, "TLS: %s",
+			    ERR_reason_error_string(first) != NULL
+			        ? ERR_reason_error_string(first)
+			        : "error");
 		return buf;
 	}
 	if (what & BEV_EVENT_EOF)
