@@ -251,6 +251,12 @@ cmd_serve(int argc, char **argv)
 		return 1;
 	}
 	signal(SIGPIPE, SIG_IGN);
+	/*
+	 * A file size limit on the audit file must degrade the trail (EFBIG:
+	 * 503 audit_unavailable, recovery when it clears), not kill the
+	 * gateway.
+	 */
+	signal(SIGXFSZ, SIG_IGN);
 
 	diag_init(&dg);
 	sv.set = worker_set_load(sv.path, (int64_t)time(NULL), &dg);
