@@ -968,9 +968,13 @@ loadgen_drive(struct loadgen_conn *c, uint32_t ev)
 				    : LG_WCHUNK;
 				n = loadgen_write(c, loadgen_zeros, len);
 			} else {
+				/* Wait for the answer in epoll rather than try
+				 * a read that would only say EAGAIN: one
+				 * syscall less per request (wrk does the same).
+				 */
 				c->state = LG_C_RECV;
 				loadgen_watch(c, EPOLLIN);
-				break;
+				return;
 			}
 			if (n == LG_IO_WANT_WRITE || n == LG_IO_WANT_READ) {
 				/* An upload may be answered before it ends. */
@@ -1026,7 +1030,16 @@ loadgen_drive(struct loadgen_conn *c, uint32_t ev)
 				loadgen_done(c, loadgen_now());
 				if (c->state != LG_C_SEND)
 					return;
+				break;
 			}
+			/* Read on only if more is surely there: else epoll
+			 * (level-triggered) says when. */
+			if (c->state == LG_C_RECV &&
+			    (c->ssl != NULL ? SSL_pending(c->ssl) > 0
+			                    : (size_t)n == sizeof(t->rbuf)))
+				break;
+			if (c->state == LG_C_RECV)
+				return;
 			break;
 		case LG_C_WAIT:
 			/* Only a close, a TLS ticket or junk can arrive. */
