@@ -189,7 +189,7 @@ class Gateway:
     def __init__(self, workdir, pki, backend=None, policy=None,
                  policy_path=None, upstreams=None, upstream_opts=None,
                  limits=None, tls=None, audit=True, geodb=None, workers=1,
-                 extra="", name="itest-gw"):
+                 extra="", name="itest-gw", audit_opts=None):
         self.dir = str(workdir)
         os.makedirs(self.dir, exist_ok=True)
         self.pki = pki
@@ -201,6 +201,9 @@ class Gateway:
         self.name = name
         self.extra = extra
         self.audit = audit
+        # audit: options besides path and signing_key ("sync", ...)
+        self.audit_opts = {"checkpoint_interval": "1s"}
+        self.audit_opts.update(audit_opts or {})
         self.geodb = geodb
         self.limits = dict(self.DEFAULT_LIMITS)
         self.limits.update(limits or {})
@@ -259,8 +262,9 @@ class Gateway:
         if ups:
             text += "upstreams:\n" + "\n".join(ups) + "\n"
         if self.audit:
-            text += ("audit:\n  path: %s\n  signing_key: %s\n"
-                     "  checkpoint_interval: 1s\n" % (self.audit_path, self.audit_key))
+            text += ("audit:\n  path: %s\n  signing_key: %s\n" % (
+                self.audit_path, self.audit_key)) + "".join(
+                "  %s: %s\n" % (k, v) for k, v in self.audit_opts.items())
         if self.geodb:
             text += "geoip:\n  country_db: %s\n  zone_db: %s\n" % (
                 self.geodb["countries"], self.geodb["zones"])
@@ -1284,6 +1288,16 @@ class CertMaker:
 # ---------------------------------------------------------------------------
 # Load
 
+def _reason_of(r):
+    """The "reason" of the gateway's own JSON error body, else None."""
+    if r.status == 200:
+        return None
+    try:
+        return r.json().get("reason")
+    except (ValueError, AttributeError):
+        return None
+
+
 class Load:
     """n client threads sending keep-alive requests as fast as they can.
 
@@ -1299,6 +1313,8 @@ class Load:
         self.method = method
         self.ok = 0
         self.failures = []
+        # every response: (status, X-Govgate-Request-Id, reason or None)
+        self.responses = []
         self.lock = threading.Lock()
         self.stopping = threading.Event()
         self.threads = []
@@ -1321,6 +1337,8 @@ class Load:
                 c.send(req)
                 r = c.read_response(timeout=10)
                 with self.lock:
+                    self.responses.append((r.status, r.header("X-Govgate-Request-Id"),
+                                           _reason_of(r)))
                     if r.status == 200:
                         self.ok += 1
                     else:
@@ -1343,3 +1361,203 @@ class Load:
         for t in self.threads:
             t.join(20)
         return self
+
+
+# ---------------------------------------------------------------------------
+# The audit trail under faults (test_audit_faults_*.py)
+
+VERIFY_AUDIT_PY = os.path.join(TOP_SRCDIR, "contrib", "verify-audit.py")
+
+
+class Unavailable(Exception):
+    """A fault-injection tool cannot run here (the test skips)."""
+
+
+def audit_pubkey(gw):
+    """The public half of gw's audit signing key, written next to it."""
+    pub = os.path.join(gw.dir, "audit.pub")
+    if not os.path.exists(pub):
+        r = subprocess.run(["openssl", "pkey", "-in", gw.audit_key, "-pubout", "-out", pub],
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0, r.stderr
+    return pub
+
+
+def audit_verify(pub, files, *opts):
+    """Both verifiers on files (oldest first): {name: (exit, output)} for
+    `govgate audit verify --pubkey PUB` and contrib/verify-audit.py."""
+    out = {}
+    for name, cmd in (("govgate audit verify", [GOVGATE, "audit", "verify"]),
+                      ("verify-audit.py", ["/usr/bin/python3", VERIFY_AUDIT_PY])):
+        r = subprocess.run(cmd + ["--pubkey", pub] + list(opts) + list(files),
+                           capture_output=True, text=True, timeout=120)
+        out[name] = (r.returncode, (r.stdout + r.stderr).strip())
+    return out
+
+
+def assert_verifies(pub, files, *opts):
+    """Both verifiers accept files as one chain."""
+    bad = {k: v for k, v in audit_verify(pub, files, *opts).items() if v[0] != 0}
+    assert not bad, "audit verify %s %s failed: %r" % (" ".join(opts), " ".join(files), bad)
+
+
+class Trail:
+    """The records of audit files read in order (each dict gets "_file"
+    and "_line"). A final line without its newline is a torn tail: its
+    bytes go to torn[file], and it is no record. Any other line that is
+    not one JSON object fails at once."""
+
+    def __init__(self, files):
+        self.files = list(files)
+        self.records = []
+        self.torn = {}
+        for fn in self.files:
+            with open(fn, "rb") as f:
+                data = f.read()
+            lines = data.split(b"\n")
+            if lines and lines[-1]:
+                self.torn[fn] = len(lines[-1])
+            for i, line in enumerate(lines[:-1], 1):
+                try:
+                    rec = json.loads(line.decode("utf-8"))
+                except ValueError:
+                    raise AssertionError("%s:%d: not a JSON record: %r" % (fn, i, line[:300]))
+                assert isinstance(rec, dict), "%s:%d: not an object" % (fn, i)
+                rec["_file"], rec["_line"] = fn, i
+                self.records.append(rec)
+
+    def events(self, name):
+        return [r for r in self.records if r.get("event") == name]
+
+    def ids(self, event):
+        """Request ids of the event's records, in order (duplicates kept)."""
+        return [r.get("request_id") for r in self.events(event)]
+
+    def seqs(self):
+        return [r.get("seq") for r in self.records]
+
+
+def backend_ids(backend):
+    """X-Govgate-Request-Id of every request the backend received."""
+    return [r.header("X-Govgate-Request-Id") for r in backend.snapshot()]
+
+
+def unaudited(backend_seen, trail, complete=True):
+    """The issue's invariant, as a list of violations (empty: holds):
+    every id the backend received has an allowing decision record and,
+    with complete, a complete record."""
+    dec = {r.get("request_id"): r for r in trail.events("decision")}
+    comp = set(trail.ids("complete"))
+    bad = []
+    for rid in backend_seen:
+        if rid not in dec:
+            bad.append("%s: forwarded without a decision record" % rid)
+        elif dec[rid].get("decision") != "allow":
+            bad.append("%s: forwarded, but its record says %r" % (rid, dec[rid].get("decision")))
+        elif complete and rid not in comp:
+            bad.append("%s: forwarded, no complete record" % rid)
+    return bad
+
+
+def traced_pid(gw, timeout=10):
+    """The govgate process under a tracer that gw.proc is (strace): its
+    only child."""
+    def child():
+        try:
+            with open("/proc/%d/task/%d/children" % (gw.pid, gw.pid)) as f:
+                kids = f.read().split()
+        except OSError:
+            return None
+        return int(kids[0]) if kids else None
+    pid = wait_until(child, timeout)
+    assert pid, "no traced child of %d" % gw.pid
+    return pid
+
+
+def strace_usable():
+    try:
+        r = subprocess.run(["strace", "-f", "-qq", "-o", "/dev/null", "true"],
+                           capture_output=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return False
+    return r.returncode == 0
+
+
+# Sanitizer options under ptrace: LeakSanitizer cannot stop the world.
+TRACED_ENV = {"ASAN_OPTIONS": "detect_leaks=0:abort_on_error=1"}
+
+
+class Tmpfs:
+    """A small tmpfs at path, for disk-full tests.
+
+    As root: mount(8) here. Otherwise a user and mount namespace
+    (`unshare -rm`) holds the mount: the gateway must then start with
+    prefix() to run inside it, and the test reaches the files through
+    view(path) (/proc/HOLDER/root/...). mount() raises Unavailable when
+    neither works."""
+
+    def __init__(self, path, size):
+        self.path = str(path)
+        self.size = size
+        self.mode = None
+        self.holder = None
+        os.makedirs(self.path, exist_ok=True)
+
+    def mount(self):
+        opt = "size=%d" % self.size
+        if os.geteuid() == 0 and not os.environ.get("GOVGATE_TEST_NO_MOUNT"):
+            r = subprocess.run(["mount", "-t", "tmpfs", "-o", opt, "tmpfs", self.path],
+                               capture_output=True, text=True, timeout=30)
+            if r.returncode == 0:
+                self.mode = "mount"
+                return self
+        try:
+            self.holder = subprocess.Popen(
+                ["unshare", "-rm", "sh", "-c",
+                 'mount -t tmpfs -o "$1" tmpfs "$2" && echo up && exec sleep 3600',
+                 "sh", opt, self.path],
+                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        except OSError as e:
+            raise Unavailable("unshare: %s" % e)
+        line = self.holder.stdout.readline()
+        if line.strip() != b"up":
+            err = self.holder.stderr.read(2000) if self.holder.poll() is not None else b""
+            self.umount()
+            raise Unavailable("neither mount nor unshare -rm: %r" % err)
+        self.mode = "unshare"
+        return self
+
+    def prefix(self):
+        """What the gateway's command line starts with."""
+        if self.mode != "unshare":
+            return []
+        return ["nsenter", "--preserve-credentials", "-U", "-m", "-t", str(self.holder.pid)]
+
+    def view(self, path):
+        """Path as the test process reaches it."""
+        if self.mode != "unshare":
+            return path
+        return "/proc/%d/root%s" % (self.holder.pid, os.path.abspath(path))
+
+    def fill(self, name, limit=None):
+        """Write zeros to a new file until the disk is full (or limit
+        bytes); returns the bytes written."""
+        n = 0
+        chunk = b"\0" * 4096
+        with open(self.view(os.path.join(self.path, name)), "wb", buffering=0) as f:
+            while limit is None or n < limit:
+                try:
+                    n += f.write(chunk if limit is None else chunk[:min(4096, limit - n)])
+                except OSError:
+                    break
+        return n
+
+    def umount(self):
+        if self.holder is not None:
+            if self.holder.poll() is None:
+                self.holder.kill()
+            self.holder.wait()
+            self.holder = None
+        elif self.mode == "mount":
+            subprocess.run(["umount", "-l", self.path], capture_output=True, timeout=30)
+        self.mode = None
