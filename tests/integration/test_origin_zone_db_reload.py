@@ -22,7 +22,10 @@ NEW_ZONES = """\
 
 
 def reloaded(gw, n, ok=True, timeout=10):
-    """Send SIGHUP and wait for reload n's outcome line in the log."""
+    """Send SIGHUP and wait for reload n's outcome line in the log. The
+    first waits for "listening on": the port accepts before the signal
+    handlers are in place (a startup race this test is not about)."""
+    assert gw.wait_log("listening on", timeout=timeout), gw.stderr_text()[-3000:]
     gw.reload()
     want = ("reload %d: policy revision" % n) if ok else ("reload %d: failed" % n)
     lines = gw.wait_log(want, timeout=timeout)
