@@ -16,35 +16,40 @@ struct metrics_state;
 /*
  * Wiring it into serve (cmd_serve.c, worker.c, conn.c):
  *
- * Start. After worker_group_new(): m = metrics_new(worker_group_nworkers
- * (g)); give worker i its shard, metrics_shard_at(m, i) (say w->ms). If
- * conf->has_admin, bind now, so a busy port stops the start before the
- * audit trail is touched: a = admin_new(&conf->admin). Once the audit
- * trail is open: admin_start(a, m, state_cb, &sv). state_cb runs on the
- * admin thread: it sets st->draining from an atomic flag that SIGTERM
- * sets, and, with the trail open, auditlog_stats(al, &st->audit) and
- * st->have_audit = 1; /healthz is 503 while either says so.
+ * Start, after worker_group_new(): m = metrics_new(worker_group_nworkers
+ * (g), err, errlen); give worker i metrics_shard_at(m, i) (say w->ms,
+ * which only that thread writes). If conf->has_admin, bind now, so a
+ * busy port stops the start before the audit trail is touched: a =
+ * admin_new(&conf->admin, err, errlen). Once the trail is open and handed
+ * to the workers: admin_start(a, m, state_cb, &sv, err, errlen). state_cb
+ * runs on the admin thread: st->draining from an atomic flag the SIGTERM
+ * handler sets, and auditlog_stats(al, &st->audit) with st->have_audit =
+ * 1; /healthz is 503 while either says so.
  *
- * Each worker_set. After loading: set->mg = metrics_gen_new(m,
- * set->cs->policy, set->cs->conf); metrics_gen_unref(set->mg) where the
- * set is freed. At start and after each swap: metrics_set_policy(m,
+ * Each worker_set gets set->mg = metrics_gen_new(m, set->cs->policy,
+ * set->cs->conf, err, errlen) before any connection can use it (the
+ * first right after metrics_new; on SIGHUP before worker_group_swap), and
+ * metrics_gen_unref(set->mg) where the set is freed; a NULL mg only
+ * empties labels. At start and after each swap: metrics_set_policy(m,
  * set->mg) and admin_observe_certs(m, set->cs->conf, set->server_ctx,
  * set->nlisteners); each SIGHUP: metrics_count_reload(m, swapped).
  *
- * Hot path, with ms = w->ms and mg = c->set->mg: metrics_conn_opened in
- * conn_accept and metrics_conn_closed in conn_close; metrics_tls_failure
- * where a handshake fails (metrics_tls_fail_from_verify(
- * SSL_get_verify_result()) for verify failures, else NO_CERTIFICATE,
- * TIMEOUT, CLOSED or PROTOCOL); metrics_request once per decided request
- * with what the client got (a denial in conn_decide; an allow in
- * conn_decision_done_cb, or deny POLICY_R_AUDIT_UNAVAILABLE when the
- * record failed); metrics_response with every final status sent;
- * metrics_request_time(now - c->t0) and metrics_upstream_time(t_resp -
- * t_up) when an exchange ends; metrics_upstream_error(ms, mg, c->ui, kind)
- * in conn_up_failed (connect or tls), on the 504 (timeout), a cut answer
- * (reset) and bad_upstream_response (bad_response). The audit writer
- * feeds metrics_audit_lag(m, us) where it computes each record's lag
- * (auditlog.c, when a record is handed back).
+ * Hot path, ms = c->w->ms, mg = c->set->mg: metrics_conn_opened where
+ * conn_accept links c in, metrics_conn_closed where conn_close unlinks
+ * it; metrics_tls_failure(ms, mg, c->li, why) on a failed handshake, why
+ * = metrics_tls_fail_from_verify(SSL_get_verify_result()) when verifying
+ * failed (PEER_DID_NOT_RETURN_A_CERTIFICATE too), else CLOSED, PROTOCOL,
+ * or TIMEOUT from the handshake deadline; metrics_request once per
+ * decided request with what the client got: denials in conn_decide, an
+ * allow in conn_decision_done_cb (deny POLICY_R_AUDIT_UNAVAILABLE when
+ * !ok, and when the submit is refused); metrics_response and
+ * metrics_request_time(now - c->t0) in conn_answer for requests not
+ * allowed and in conn_complete for allowed ones, there also
+ * metrics_upstream_time(t_resp - t_up); metrics_upstream_error(ms, mg,
+ * c->ui, kind) in conn_up_failed (connect, tls, reset), on the 504
+ * (timeout) and on bad_upstream_response (bad_response). Audit lag:
+ * metrics_audit_lag(m, now - r->queued_us) for each record handed back
+ * ok (worker_rec_done, or the writer itself).
  *
  * Stop: set draining; worker_group_stop(); admin_free(a) before
  * auditlog_close() (state_cb reads the trail); metrics_free(m) last.
