@@ -234,6 +234,7 @@ cmd_serve(int argc, char **argv)
 {
 	static const int sigs[] = { SIGHUP, SIGUSR1, SIGTERM, SIGINT };
 	struct event *sev[nitems(sigs)];
+	sigset_t ctl;
 	struct serve sv;
 	struct diag dg;
 	const struct conf *c;
@@ -257,6 +258,16 @@ cmd_serve(int argc, char **argv)
 	 * gateway.
 	 */
 	signal(SIGXFSZ, SIG_IGN);
+	/*
+	 * The listeners accept before the main loop runs: hold the control
+	 * signals until their handlers are in place, so an early SIGHUP or
+	 * SIGTERM is handled, not fatal. Threads started meanwhile inherit
+	 * the mask; the handlers work from any thread.
+	 */
+	sigemptyset(&ctl);
+	for (i = 0; i < nitems(sigs); i++)
+		sigaddset(&ctl, sigs[i]);
+	sigprocmask(SIG_BLOCK, &ctl, NULL);
 
 	diag_init(&dg);
 	sv.set = worker_set_load(sv.path, (int64_t)time(NULL), &dg);
@@ -298,6 +309,7 @@ cmd_serve(int argc, char **argv)
 			goto out;
 		}
 	}
+	sigprocmask(SIG_UNBLOCK, &ctl, NULL);
 	if (worker_group_start(sv.g, err, sizeof(err)) == -1) {
 		log_error("%s: not started", err);
 		goto out;
