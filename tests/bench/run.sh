@@ -609,12 +609,14 @@ ratio() { # NAME-A NAME-B KEY FIELD [SCALE]: A / B (B / A for scale -1)
 	awk -v a="$a" -v b="$b" 'BEGIN {if (b + 0 == 0) print "n/a"; else printf "%.2f", a / b}'
 }
 
-row() { # TITLE KEY FIELD SCALE FORMAT
+row() { # TITLE KEY FIELD SCALE FORMAT [noratio]
 	local line="| $1 |" name
 	for name in $active; do
 		line="$line $(cell "$name" "$2" "$3" "$4" "$5") |"
 	done
-	if [ -n "$first_gg" ]; then
+	if [ -n "$first_gg" ] && [ "${6:-}" = noratio ]; then
+		line="$line | |"
+	elif [ -n "$first_gg" ]; then
 		if [[ " $active " == *" haproxy "* ]]; then
 			line="$line $(ratio "$first_gg" haproxy "$2" "$3" "$4") |"
 		else line="$line n/a |"; fi
@@ -640,7 +642,7 @@ report() {
 	echo "$sep"
 	row "keep-alive req/s ($conns conns)" ka rps 1 "%.0f"
 	row "proxy CPU µs per request" ka cpu_us_per_req 1 "%.1f"
-	row "proxy CPU busy during it" ka cpu_util 100 "%.0f %%"
+	row "proxy CPU busy during it" ka cpu_util 100 "%.0f %%" noratio
 	row "req/s per proxy CPU (10^6 / CPU µs per request)" ka cpu_us_per_req -1 "%.0f"
 	row "p50 latency at $rate req/s (µs)" lat p50_us 1 "%.0f"
 	row "p99 latency at $rate req/s (µs)" lat p99_us 1 "%.0f"
@@ -652,10 +654,10 @@ report() {
 	row "memory per idle TLS connection (bytes)" idle bytes_per_conn 1 "%.0f"
 	row "$bulk_label upload (MiB/s)" up mib_per_s 1 "%.0f"
 	row "peak RSS during upload (MiB)" up vmhwm_kb 0.0009765625 "%.1f"
-	row "RSS growth to that peak (MiB)" up hwm_growth_kb 0.0009765625 "%.1f"
+	row "RSS growth to that peak (MiB)" up hwm_growth_kb 0.0009765625 "%.1f" noratio
 	row "$bulk_label download (MiB/s)" down mib_per_s 1 "%.0f"
 	row "peak RSS during download (MiB)" down vmhwm_kb 0.0009765625 "%.1f"
-	row "RSS growth to that peak (MiB)" down hwm_growth_kb 0.0009765625 "%.1f"
+	row "RSS growth to that peak (MiB)" down hwm_growth_kb 0.0009765625 "%.1f" noratio
 	errs="| failed requests / unexpected status |"
 	for name in $active; do
 		e=0 u=0
@@ -676,6 +678,13 @@ report() {
 	done
 	[ -z "$first_gg" ] || tlsrow="$tlsrow | |"
 	echo "$tlsrow"
+	echo
+	for name in $active; do
+		for k in ka lat hs hsr idle up down; do
+			e=$(sum "$name" "$k" errors)
+			[ "$e" = 0 ] || echo "$name: $e failed requests in the \"$k\" runs (results.txt in the work folder, with --keep, has each run's counters)."
+		done
+	done
 	echo
 	echo "Medians of $reps interleaved runs; ratios are ${first_gg:-govgate} over the other"
 	echo "proxy (for req/s, handshakes/s and MiB/s higher is better; for µs, bytes"
