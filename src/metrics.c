@@ -26,6 +26,7 @@
 #define METRICS_LABEL_MAX 24  /* bits of a label id in a key */
 #define METRICS_ALIGN 64      /* a shard starts on its own cache line */
 #define METRICS_NUM 64        /* bytes of a formatted number */
+#define METRICS_MAX_ROWS (2 * 1024 * 1024) /* series gathered per scrape */
 
 _Static_assert(METRICS_MAX_LABELS < (1 << METRICS_LABEL_MAX),
     "label ids must fit in a key");
@@ -1187,6 +1188,10 @@ metrics_rows_add(struct metrics_rows *r, uint64_t key, uint64_t v)
 
 	if (r->failed)
 		return;
+	if (r->n >= METRICS_MAX_ROWS) {
+		r->failed = 1;
+		return;
+	}
 	if (r->n == r->cap) {
 		cap = r->cap != 0 ? r->cap * 2 : 1024;
 		if ((nv = reallocarray(r->v, cap, sizeof(*nv))) == NULL) {
