@@ -111,6 +111,7 @@ struct loadgen_stats {
 	uint64_t measured;    /* responses inside the window */
 	uint64_t responses;   /* all complete responses */
 	uint64_t unexpected;  /* responses with another status than --expect */
+	int bad_status;       /* the last such status */
 	uint64_t err_connect; /* TCP connect failed */
 	uint64_t err_tls;     /* TLS handshake failed */
 	uint64_t err_io;      /* read/write error or EOF mid-response */
@@ -820,8 +821,10 @@ loadgen_done(struct loadgen_conn *c, uint64_t now)
 	int in_window;
 
 	t->st.responses++;
-	if (c->status != opt.expect)
+	if (c->status != opt.expect) {
 		t->st.unexpected++;
+		t->st.bad_status = c->status;
+	}
 	switch (opt.mode) {
 	case LG_MODE_RATE:
 		t->inflight--;
@@ -1764,6 +1767,8 @@ main(int argc, char **argv)
 		tot.measured += s->measured;
 		tot.responses += s->responses;
 		tot.unexpected += s->unexpected;
+		if (s->bad_status != 0)
+			tot.bad_status = s->bad_status;
 		tot.err_connect += s->err_connect;
 		tot.err_tls += s->err_tls;
 		tot.err_io += s->err_io;
@@ -1805,11 +1810,11 @@ main(int argc, char **argv)
 	       " err_tls=%" PRIu64 " err_io=%" PRIu64 " err_parse=%" PRIu64
 	       " err_timeout=%" PRIu64 " err_dropped=%" PRIu64
 	       " reconnects=%" PRIu64 " handshakes=%" PRIu64 " resumed=%" PRIu64
-	       " tls_version=%s cipher=%s",
+	       " tls_version=%s cipher=%s bad_status=%d",
 	    errors, tot.unexpected, tot.err_connect, tot.err_tls, tot.err_io,
 	    tot.err_parse, tot.err_timeout, tot.err_dropped, tot.reconnects,
 	    tot.handshakes, tot.resumed, loadgen_tls_version,
-	    loadgen_tls_cipher);
+	    loadgen_tls_cipher, tot.bad_status);
 	if (opt.stat_pid > 0 && opt.mode != LG_MODE_IDLE &&
 	    opt.mode < LG_MODE_UPLOAD)
 		printf(" cpu_s=%.2f cpu_util=%.3f cpu_us_per_req=%.2f", cpu_s,

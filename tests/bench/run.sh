@@ -508,6 +508,17 @@ med() {
 	    awk '{a[NR]=$1} END {if (NR) print a[int((NR+1)/2)]}'
 }
 
+# vals NAME KEY FIELD: the distinct values of FIELD other than 0.
+vals() {
+	local IFS='|' r v=
+	for r in ${res[$1.$2]:-}; do
+		[ -n "$r" ] || continue
+		v="$v $(kv "$r" "$3")"
+	done
+	unset IFS
+	printf '%s\n' $v | grep -v '^0*$' | sort -u | tr '\n' ' ' | sed 's/ $//'
+}
+
 # sum NAME KEY FIELD: FIELD added over all of NAME's KEY runs.
 sum() {
 	local IFS='|' r s=0
@@ -682,7 +693,9 @@ report() {
 	for name in $active; do
 		for k in ka lat hs hsr idle up down; do
 			e=$(sum "$name" "$k" errors)
+			u=$(sum "$name" "$k" unexpected)
 			[ "$e" = 0 ] || echo "$name: $e failed requests in the \"$k\" runs (results.txt in the work folder, with --keep, has each run's counters)."
+			[ "$u" = 0 ] || echo "$name: $u responses with an unexpected status in the \"$k\" runs (status $(vals "$name" "$k" bad_status))."
 		done
 	done
 	echo
