@@ -90,6 +90,7 @@ struct conn {
 	char *norm; /* canonical path, hcap + 1 bytes */
 	size_t normcap;
 	struct evbuffer *mbuf; /* a body collected for masking */
+	struct evbuffer *held; /* head held until a chunked body starts well */
 	struct http_limits hlim, rlim;
 
 	/* The current request. */
@@ -134,6 +135,7 @@ struct conn {
 	int incomplete;
 	uint64_t bytes_out;
 	uint64_t masked;
+	int holding; /* upstream bytes go to held, not yet upstream */
 	int cpaused; /* client reads paused: upstream output is full */
 	int upaused; /* upstream reads paused: client output is full */
 };
@@ -258,7 +260,12 @@ conn_set_state(struct conn *c, enum conn_state next)
 		    c->lim->max_header_bytes);
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 		conn_client_timeouts(c, 0, 0);
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		/*
+		 * EV_READ only: writing is enabled from the start, and
+		 * enabling it on an SSL bufferevent adds a write interest
+		 * (two epoll_ctl and a wake-up) even with nothing to write.
+		 */
+		bufferevent_enable(c->bev, EV_READ);
 		conn_timer(c,
 		    next == CONN_IDLE ? c->lim->idle_timeout_ms
 		                      : c->lim->header_timeout_ms);
@@ -293,7 +300,7 @@ conn_set_state(struct conn *c, enum conn_state next)
 		bufferevent_setwatermark(c->bev, EV_READ, 0, CONN_RELAY_HIGH);
 		bufferevent_setwatermark(c->bev, EV_WRITE, 0, 0);
 		conn_client_timeouts(c, 0, c->lim->idle_timeout_ms);
-		bufferevent_enable(c->bev, EV_READ | EV_WRITE);
+		bufferevent_enable(c->bev, EV_READ);
 		conn_timer(c, 0);
 		break;
 	case CONN_CLOSED:
@@ -362,7 +369,7 @@ conn_complete(struct conn *c)
 	    c->incomplete ? ", upstream incomplete" : "");
 	b = worker_audit_buf(c->w);
 	if (audit_fmt_complete(b, &ac) == -1 ||
-	    worker_audit_nowait(c->w, "complete") == -1)
+	    worker_audit(c->w, "complete", 1, NULL, NULL) == -1)
 		log_error("conn %llu: %s: audit: complete record refused",
 		    (unsigned long long)c->id, c->rid);
 }
@@ -403,6 +410,9 @@ conn_close(struct conn *c, const char *reason)
 	if (c->mbuf != NULL)
 		evbuffer_free(c->mbuf);
 	c->mbuf = NULL;
+	if (c->held != NULL)
+		evbuffer_free(c->held);
+	c->held = NULL;
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
 	worker_set_unref(c->set);
@@ -713,6 +723,9 @@ conn_request_begin(struct conn *c)
 	c->incomplete = 0;
 	c->masked = 0;
 	c->cpaused = c->upaused = 0;
+	c->holding = 0;
+	if (c->held != NULL)
+		evbuffer_drain(c->held, evbuffer_get_length(c->held));
 }
 
 static void
@@ -845,8 +858,8 @@ conn_record_decision(struct conn *c, int forward)
 	if (audit_fmt_decision(b, &ad) == -1)
 		return -1;
 	if (!forward)
-		return worker_audit_nowait(c->w, "decision");
-	if (worker_audit(c->w, "decision", conn_decision_done_cb, c) == -1)
+		return worker_audit(c->w, "decision", 1, NULL, NULL);
+	if (worker_audit(c->w, "decision", 0, conn_decision_done_cb, c) == -1)
 		return -1;
 	c->nrecs++;
 	return 0;
@@ -922,7 +935,8 @@ conn_decide(struct conn *c)
 	status = c->refuse != 0 ? c->refuse : c->d.status;
 	reason = c->refuse_reason != NULL ? c->refuse_reason
 	                                  : policy_reason_str(c->d.reason);
-	log_info("conn %llu: %s: deny %s %d: %s %.*s %.*s",
+	log_info("conn %llu: %s: deny %s %d: %s %.*s %.*s from %s country %s "
+	         "zone %s",
 	    (unsigned long long)c->id, c->rid, policy_reason_str(c->d.reason),
 	    status, c->d.department != NULL ? c->d.department->id : "-",
 	    (int)(req->method.len < 16 ? req->method.len : 16),
@@ -932,7 +946,9 @@ conn_decide(struct conn *c)
 	                                  : 256),
 	    c->d.norm_len > 0           ? c->norm
 	        : req->path.ptr != NULL ? req->path.ptr
-	                                : "");
+	                                : "",
+	    c->ip, c->geo.country[0] != '\0' ? c->geo.country : "-",
+	    c->geo.zone[0] != '\0' ? c->geo.zone : "-");
 	/* A denial is answered at once; its record follows it to disk. */
 	if (conn_record_decision(c, 0) == -1)
 		log_error("conn %llu: %s: audit: decision record refused",
@@ -1061,9 +1077,11 @@ conn_up_ready(struct conn *c)
 	const struct upstream_server *srv = c->up->srv;
 	struct evbuffer *out = bufferevent_get_output(c->up->bev);
 	struct fwd_identity id;
-	struct evbuffer_iovec vec;
 	struct fwd_out o;
-	size_t bound;
+	size_t bound, sent;
+	ssize_t n;
+	char *head;
+	int fd;
 
 	conn_timer(c, 0);
 	memset(&id, 0, sizeof(id));
@@ -1086,21 +1104,46 @@ conn_up_ready(struct conn *c)
 	id.masked = c->d.mask != NULL;
 
 	bound = fwd_request_bound(c->hlen, c->d.norm_len, &id);
-	if (evbuffer_reserve_space(out, (ev_ssize_t)bound, &vec, 1) < 1 ||
-	    vec.iov_len < bound) {
+	if ((head = worker_scratch(c->w, bound)) == NULL) {
 		conn_up_failed(c, "out of memory", CONN_RETRY_NONE);
 		return;
 	}
-	fwd_out_init(&o, vec.iov_base, bound);
+	fwd_out_init(&o, head, bound);
 	if (fwd_request_head(&o, &c->u.req, c->norm, c->d.norm_len, &id,
 	        srv->text) == -1) {
-		vec.iov_len = 0;
-		evbuffer_commit_space(out, &vec, 1);
 		conn_up_failed(c, "request head does not fit", CONN_RETRY_NONE);
 		return;
 	}
-	vec.iov_len = o.len;
-	evbuffer_commit_space(out, &vec, 1);
+	/*
+	 * A bodyless request to a plain backend with nothing queued goes
+	 * out at once: waiting for writability would cost two epoll_ctl
+	 * and a loop turn per request. A chunked body's head is held until
+	 * its first chunk-size line is valid, so a request refused for its
+	 * framing there leaves nothing at the backend; and whatever the
+	 * client already sent is checked before this callback returns,
+	 * that is before the loop writes any of it.
+	 */
+	sent = 0;
+	c->holding = 0;
+	if (c->req_body == HTTP_BODY_NONE && c->ud->tls == NULL &&
+	    evbuffer_get_length(out) == 0 &&
+	    (fd = bufferevent_getfd(c->up->bev)) != -1) {
+		n = send(fd, head, o.len, MSG_NOSIGNAL | MSG_DONTWAIT);
+		if (n > 0)
+			sent = (size_t)n;
+	} else if (c->req_body == HTTP_BODY_CHUNKED) {
+		if (c->held == NULL && (c->held = evbuffer_new()) == NULL) {
+			conn_up_failed(c, "out of memory", CONN_RETRY_NONE);
+			return;
+		}
+		c->holding = 1;
+		out = c->held;
+	}
+	if (sent < o.len &&
+	    evbuffer_add(out, head + sent, o.len - sent) == -1) {
+		conn_up_failed(c, "out of memory", CONN_RETRY_NONE);
+		return;
+	}
 	c->t_up = conn_now_us();
 
 	switch (c->req_body) {
@@ -1123,7 +1166,8 @@ conn_up_ready(struct conn *c)
 	    c->lim->max_header_bytes);
 	bufferevent_setwatermark(c->up->bev, EV_WRITE, CONN_RELAY_LOW, 0);
 	conn_up_timeouts(c, 0);
-	bufferevent_enable(c->up->bev, EV_READ | EV_WRITE);
+	/* EV_WRITE is on from the start: enabling it again adds interest. */
+	bufferevent_enable(c->up->bev, EV_READ);
 	if (c->req_done)
 		conn_up_sent(c);
 	else
@@ -1183,7 +1227,7 @@ conn_body_up(struct conn *c)
 	if (c->req_done || c->req_cut || c->up == NULL)
 		return 0;
 	in = bufferevent_get_input(c->bev);
-	out = bufferevent_get_output(c->up->bev);
+	out = c->holding ? c->held : bufferevent_get_output(c->up->bev);
 	while (!c->req_done && evbuffer_get_length(out) < CONN_RELAY_HIGH &&
 	    (avail = evbuffer_get_length(in)) > 0) {
 		if (c->req_body == HTTP_BODY_LENGTH) {
@@ -1218,6 +1262,15 @@ conn_body_up(struct conn *c)
 		if (rc == HTTP_CHUNKED_DONE) {
 			evbuffer_add(out, "0\r\n\r\n", 5);
 			c->req_done = 1;
+		}
+		/* The first chunk-size line is good: let the head go. */
+		if (c->holding && c->req_ch.state != HTTP_CHUNKED_SIZE &&
+		    c->req_ch.state != HTTP_CHUNKED_EXT &&
+		    c->req_ch.state != HTTP_CHUNKED_SIZE_LF) {
+			c->holding = 0;
+			evbuffer_add_buffer(bufferevent_get_output(c->up->bev),
+			    c->held);
+			out = bufferevent_get_output(c->up->bev);
 		}
 	}
 	if (c->req_done) {

@@ -366,8 +366,8 @@ upstream_release(struct upstream_conn *uc, int reusable)
 	bufferevent_setwatermark(uc->bev, EV_READ, 0, 0);
 	bufferevent_setwatermark(uc->bev, EV_WRITE, 0, 0);
 	bufferevent_set_timeouts(uc->bev, &tv, NULL);
+	/* EV_WRITE stays enabled: with nothing queued it costs nothing. */
 	bufferevent_enable(uc->bev, EV_READ);
-	bufferevent_disable(uc->bev, EV_WRITE);
 	TAILQ_INSERT_HEAD(&pool->idle, uc, entry);
 	pool->nidle++;
 }

@@ -53,6 +53,7 @@ static atomic_uint_fast64_t worker_set_gen;
 
 static void worker_listeners_enable(struct worker *w, int on);
 static void worker_check_done(struct worker *w);
+static void worker_retry_cb(evutil_socket_t fd, short what, void *arg);
 
 /* Free a set whose reference count reached zero. */
 static void
@@ -429,12 +430,22 @@ worker_listeners_free(struct worker *w)
 	}
 }
 
-/* Quit the loop once draining and nothing is left in flight. */
+/*
+ * Quit the loop once draining and nothing is left in flight. Records
+ * held for a failing trail get one last offer first.
+ */
 static void
 worker_check_done(struct worker *w)
 {
-	if (w->draining && w->nconns == 0 && w->nrecs == 0)
-		event_base_loopexit(w->base, NULL);
+	if (!w->draining || w->nconns != 0 || w->nrecs != 0 || w->batch != NULL)
+		return;
+	if (w->nretry > 0 && !w->retry_final) {
+		w->retry_final = 1;
+		evtimer_del(w->retry_ev);
+		worker_retry_cb(-1, 0, w);
+		return;
+	}
+	event_base_loopexit(w->base, NULL);
 }
 
 /* Install set as the one new connections use; pools follow it. */
@@ -491,6 +502,21 @@ worker_wake_cb(evutil_socket_t fd, short what, void *arg)
 	worker_check_done(w);
 }
 
+/* Back to the pool, or freed. */
+static void
+worker_rec_put(struct worker *w, struct worker_rec *rec)
+{
+	if (rec->cap == WORKER_REC_BODY &&
+	    w->nfree_recs < WORKER_REC_FREE_MAX) {
+		rec->next = w->free_recs;
+		w->free_recs = rec;
+		w->nfree_recs++;
+	} else
+		free(rec);
+}
+
+static void worker_batch_add(struct worker *w, struct auditlog_req *r);
+
 /* Done callback of every record a worker submits; runs on its thread. */
 static void
 worker_rec_done(struct auditlog_req *r, int ok)
@@ -499,17 +525,90 @@ worker_rec_done(struct auditlog_req *r, int ok)
 	struct worker *w = rec->w;
 	void (*cb)(void *, int) = rec->cb;
 	void *arg = rec->arg;
+	struct timeval tv = { WORKER_RETRY_MS / 1000,
+		(WORKER_RETRY_MS % 1000) * 1000 };
 
-	if (rec->cap == WORKER_REC_BODY &&
-	    w->nfree_recs < WORKER_REC_FREE_MAX) {
-		rec->next = w->free_recs;
-		w->free_recs = rec;
-		w->nfree_recs++;
-	} else
-		free(rec);
 	w->nrecs--;
+	if (!ok && rec->keep) {
+		if (w->retry_final || w->nretry >= WORKER_RETRY_MAX) {
+			log_error(
+			    "audit: %s record lost: the trail refuses it%s",
+			    r->event, w->retry_final ? " at shutdown" : "");
+		} else {
+			/* Held, and offered again when the trail may work. */
+			rec->next = w->retry;
+			w->retry = rec;
+			w->nretry++;
+			if (!evtimer_pending(w->retry_ev, NULL))
+				evtimer_add(w->retry_ev, &tv);
+			worker_check_done(w);
+			return;
+		}
+	}
+	worker_rec_put(w, rec);
 	if (cb != NULL)
 		cb(arg, ok);
+	worker_check_done(w);
+}
+
+/* Offer every held record to the trail again, oldest first. */
+static void
+worker_retry_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct worker_rec *rec, *list = NULL, *next;
+	size_t n = w->nretry;
+
+	/* The list is newest first: reverse it to keep the order. */
+	for (rec = w->retry; rec != NULL; rec = next) {
+		next = rec->next;
+		rec->next = list;
+		list = rec;
+	}
+	w->retry = NULL;
+	w->nretry = 0;
+	if (n > 0)
+		log_info("worker %zu: audit: offering %zu held records again",
+		    w->id, n);
+	for (rec = list; rec != NULL; rec = next) {
+		next = rec->next;
+		w->nrecs++;
+		worker_batch_add(w, &rec->r);
+	}
+}
+
+/*
+ * Records wait for the end of the loop iteration and reach the writer
+ * together: one wake-up of its thread (and one hand-back) per batch
+ * rather than per record. The flush event is activated behind the
+ * callbacks already due, so it runs after them.
+ */
+static void
+worker_batch_add(struct worker *w, struct auditlog_req *r)
+{
+	r->next = NULL;
+	if (w->batch == NULL)
+		event_active(w->flush_ev, EV_READ, 0);
+	*w->batch_tail = r;
+	w->batch_tail = &r->next;
+}
+
+static void
+worker_flush_cb(evutil_socket_t fd, short what, void *arg)
+{
+	struct worker *w = arg;
+	struct auditlog_req *r, *next;
+
+	r = w->batch;
+	w->batch = NULL;
+	w->batch_tail = &w->batch;
+	for (; r != NULL; r = next) {
+		next = r->next;
+		r->next = NULL; /* Refused (failing trail, full queue): said as
+		                   a failure. */
+		if (auditlog_submit(w->g->al, r) == -1)
+			worker_rec_done(r, 0);
+	}
 	worker_check_done(w);
 }
 
@@ -521,8 +620,8 @@ worker_audit_buf(struct worker *w)
 }
 
 int
-worker_audit(struct worker *w, const char *event, void (*cb)(void *, int),
-    void *arg)
+worker_audit(struct worker *w, const char *event, int keep,
+    void (*cb)(void *, int), void *arg)
 {
 	struct worker_rec *rec;
 	size_t len = w->ab.len;
@@ -551,49 +650,24 @@ worker_audit(struct worker *w, const char *event, void (*cb)(void *, int),
 	rec->w = w;
 	rec->cb = cb;
 	rec->arg = arg;
-	if (auditlog_submit(w->g->al, &rec->r) == -1) {
-		if (rec->cap == WORKER_REC_BODY &&
-		    w->nfree_recs < WORKER_REC_FREE_MAX) {
-			rec->next = w->free_recs;
-			w->free_recs = rec;
-			w->nfree_recs++;
-		} else
-			free(rec);
-		return -1;
-	}
+	rec->keep = keep;
 	w->nrecs++;
+	worker_batch_add(w, &rec->r);
 	return 0;
 }
 
-/*
- * A record no one waits for (a denial's decision, a complete record) goes
- * with AUDITLOG_F_FREE: no hand-back to this thread, so no wake-up.
- */
-int
-worker_audit_nowait(struct worker *w, const char *event)
+char *
+worker_scratch(struct worker *w, size_t n)
 {
-	struct auditlog_req *r;
-	char *body;
+	char *p;
 
-	if (w->ab.overflow)
-		return -1;
-	if ((r = calloc(1, sizeof(*r))) == NULL)
-		return -1;
-	if ((body = malloc(w->ab.len == 0 ? 1 : w->ab.len)) == NULL) {
-		free(r);
-		return -1;
-	}
-	memcpy(body, w->ab.p, w->ab.len);
-	r->event = event;
-	r->body = body;
-	r->len = w->ab.len;
-	r->flags = AUDITLOG_F_FREE;
-	if (auditlog_submit(w->g->al, r) == -1) {
-		free(body);
-		free(r);
-		return -1;
-	}
-	return 0;
+	if (n <= w->scratchsz)
+		return w->scratch;
+	if ((p = realloc(w->scratch, n)) == NULL)
+		return NULL;
+	w->scratch = p;
+	w->scratchsz = n;
+	return p;
 }
 
 /*
@@ -634,6 +708,25 @@ worker_main(void *arg)
 	return NULL;
 }
 
+/*
+ * An event base whose epoll changes are batched per loop iteration: a
+ * write interest added and dropped again within one iteration (every
+ * response) costs no epoll_ctl at all.
+ */
+static struct event_base *
+worker_base_new(void)
+{
+	struct event_config *cfg;
+	struct event_base *base;
+
+	if ((cfg = event_config_new()) == NULL)
+		return NULL;
+	event_config_set_flag(cfg, EVENT_BASE_FLAG_EPOLL_USE_CHANGELIST);
+	base = event_base_new_with_config(cfg);
+	event_config_free(cfg);
+	return base;
+}
+
 /* Everything a worker owns apart from its thread: built on the caller's. */
 static int
 worker_init(struct worker *w, char *err, size_t errlen)
@@ -642,11 +735,16 @@ worker_init(struct worker *w, char *err, size_t errlen)
 
 	TAILQ_INIT(&w->conns);
 	w->rnd_off = sizeof(w->rnd);
-	if ((w->base = event_base_new()) == NULL ||
+	w->batch = NULL;
+	w->batch_tail = &w->batch;
+	if ((w->base = worker_base_new()) == NULL ||
 	    (w->wake = event_new(w->base, -1, EV_PERSIST, worker_wake_cb, w)) ==
 	        NULL ||
 	    (w->accept_timer =
 	            evtimer_new(w->base, worker_accept_timer_cb, w)) == NULL ||
+	    (w->flush_ev = event_new(w->base, -1, 0, worker_flush_cb, w)) ==
+	        NULL ||
+	    (w->retry_ev = evtimer_new(w->base, worker_retry_cb, w)) == NULL ||
 	    (w->notify = auditlog_notify_new(w->base)) == NULL ||
 	    (w->md = EVP_MD_CTX_new()) == NULL ||
 	    (w->abmem = malloc(AUDIT_BODY_MAX)) == NULL ||
@@ -821,7 +919,7 @@ static void
 worker_free(struct worker *w)
 {
 	struct worker_rec *rec;
-
+	struct auditlog_req *r, *rnext;
 	if (w->base != NULL)
 		conn_shutdown_all(w, 1);
 	worker_listeners_free(w);
@@ -836,10 +934,27 @@ worker_free(struct worker *w)
 		event_free(w->wake);
 	if (w->accept_timer != NULL)
 		event_free(w->accept_timer);
+	if (w->flush_ev != NULL)
+		event_free(w->flush_ev);
+	if (w->retry_ev != NULL)
+		event_free(w->retry_ev);
+	if (w->nretry > 0)
+		log_error("worker %zu: audit: %zu records lost: the trail "
+		          "refused them until shutdown",
+		    w->id, w->nretry);
+	while ((rec = w->retry) != NULL) {
+		w->retry = rec->next;
+		free(rec);
+	}
+	for (r = w->batch; r != NULL; r = rnext) {
+		rnext = r->next;
+		free(r->arg);
+	}
 	if (w->base != NULL)
 		event_base_free(w->base);
 	EVP_MD_CTX_free(w->md);
 	free(w->abmem);
+	free(w->scratch);
 	worker_set_unref(w->inbox_set);
 	worker_set_unref(w->set);
 	free(w->ls);

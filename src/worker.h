@@ -31,6 +31,8 @@ struct worker_group;
 #define WORKER_ACCEPT_PAUSE_MS 100 /* out of descriptors: accepting pauses */
 #define WORKER_REC_BODY 4096       /* pooled audit record body bytes */
 #define WORKER_REC_FREE_MAX 1024   /* pooled records kept per worker */
+#define WORKER_RETRY_MS 1000       /* a refused record is offered again */
+#define WORKER_RETRY_MAX 65536     /* records held for a failing trail */
 #define WORKER_RND_POOL 4096       /* random bytes drawn at once for ids */
 #define WORKER_BACKLOG 4096
 
@@ -79,6 +81,7 @@ struct worker_rec {
 	struct worker *w;
 	void (*cb)(void *arg, int ok);
 	void *arg;
+	int keep;   /* offered again until written (no one waits for it) */
 	size_t cap; /* bytes of body; WORKER_REC_BODY: pooled */
 	struct worker_rec *next;
 	char body[];
@@ -100,6 +103,13 @@ struct worker {
 	struct event *wake;
 	struct event *accept_timer; /* resumes accepting after EMFILE */
 	struct event *drain_timer;
+	struct event *flush_ev;     /* submits the batch below */
+	struct auditlog_req *batch; /* records of this loop iteration */
+	struct auditlog_req **batch_tail;
+	struct event *retry_ev;
+	struct worker_rec *retry; /* refused, to be offered again */
+	size_t nretry;
+	int retry_final;        /* shutdown: the last offer was made */
 	struct worker_set *set; /* new connections take a reference */
 	struct upstream_pools *pools;
 	struct auditlog_notify *notify;
@@ -118,7 +128,8 @@ struct worker {
 	int paused;    /* listeners off: connection limit */
 	int draining;  /* SIGTERM: no new connections, no keep-alive */
 	int forced;    /* drain time over: every connection closed */
-	char *scratch; /* masking and other one-shot work */
+	char *scratch; /* a request head built before it is sent */
+	size_t scratchsz;
 
 	pthread_mutex_t mtx;
 	struct worker_set *inbox_set;
@@ -162,20 +173,25 @@ struct auditlog *worker_group_auditlog(const struct worker_group *g);
 void worker_conn_gone(struct worker *w);
 
 /*
- * Submit the record body in w->ab (formatted since audit_begin-free
- * reset) as event. When it is durable or has failed, cb(arg, ok) runs on
- * w's thread (cb may be NULL). Returns 0, or -1 when the trail refuses
- * it (cb is then never called).
+ * Submit the record body in w->ab as event. When it is durable or has
+ * failed, cb(arg, ok) runs on w's thread (cb may be NULL), never before
+ * this returns. Records of one loop iteration reach the writer together
+ * (one wake-up for the batch). With keep (a record no request waits
+ * for: a denial's decision, a complete record), a record the trail could
+ * not write is held and offered again every WORKER_RETRY_MS until it is
+ * written (contract 6: no record is silently dropped); cb must then be
+ * NULL. Returns 0, or -1 when out of memory.
  */
-int worker_audit(struct worker *w, const char *event, void (*cb)(void *, int),
-    void *arg);
-/*
- * Submit the record body in w->ab as event when nobody waits for it:
- * the writer frees its copy. Returns 0, or -1 when the trail refuses it.
- */
-int worker_audit_nowait(struct worker *w, const char *event);
+int worker_audit(struct worker *w, const char *event, int keep,
+    void (*cb)(void *, int), void *arg);
 /* Reset w->ab for the next record and return it. */
 struct audit_buf *worker_audit_buf(struct worker *w);
+
+/*
+ * w's scratch buffer with room for n bytes (grown as needed; valid until
+ * the next call). Returns NULL when out of memory.
+ */
+char *worker_scratch(struct worker *w, size_t n);
 
 /* A fresh request id (FWD_REQUEST_ID_LEN hex + NUL) into out. */
 void worker_request_id(struct worker *w, char *out);
