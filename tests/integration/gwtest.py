@@ -1459,6 +1459,12 @@ def unaudited(backend_seen, trail, complete=True):
     return bad
 
 
+def orphan_completes(trail):
+    """complete records whose request has no decision record."""
+    dec = set(trail.ids("decision"))
+    return [r for r in trail.events("complete") if r.get("request_id") not in dec]
+
+
 def traced_pid(gw, timeout=10):
     """The govgate process under a tracer that gw.proc is (strace): its
     only child."""

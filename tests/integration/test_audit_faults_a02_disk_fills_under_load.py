@@ -145,5 +145,13 @@ def test_a02_each_outage_is_recorded_degraded_then_recovered(a02):
     assert sum(r["refused"] for r in trail.events("audit_recovered")) >= 1
 
 
+def test_a02_no_complete_record_without_its_decision(a02):
+    # A request refused for want of a decision record has no complete
+    # record either: the trail holds no outcome of an undecided request.
+    orphans = gwtest.orphan_completes(gwtest.Trail([a02.copy]))
+    assert not orphans, "%d complete records without a decision, e.g. %r" % (
+        len(orphans), orphans[:2])
+
+
 def test_a02_both_verifiers_accept_the_trail(a02):
     gwtest.assert_verifies(gwtest.audit_pubkey(a02.gw), [a02.copy], "--require-sealed")

@@ -146,6 +146,14 @@ def test_a09_every_forwarded_request_has_a_complete_record_in_the_files_that_exi
     assert not bad, "%d of %d: %s" % (len(bad), len(a09.backend.snapshot()), "; ".join(bad[:5]))
 
 
+def test_a09_no_complete_record_without_its_decision(a09):
+    # A request refused for want of a decision record has no complete
+    # record either: the trail holds no outcome of an undecided request.
+    orphans = gwtest.orphan_completes(existing(a09))
+    assert not orphans, "%d complete records without a decision, e.g. %r" % (
+        len(orphans), orphans[:2])
+
+
 def test_a09_both_verifiers_accept_the_new_file_and_the_whole_chain(a09):
     pub = gwtest.audit_pubkey(a09.gw)
     gwtest.assert_verifies(pub, [a09.gw.audit_path], "--partial", "--require-sealed")
