@@ -1012,6 +1012,8 @@ conn_decision_done_cb(void *arg, int ok)
 		log_error("conn %llu: %s: audit: decision record not written: "
 		          "answering 503",
 		    (unsigned long long)c->id, c->rid);
+		/* Undecided in the trail: so no outcome record either. */
+		c->allowed = 0;
 		conn_answer(c, 503,
 		    policy_reason_str(POLICY_R_AUDIT_UNAVAILABLE));
 		return;
@@ -1438,6 +1440,26 @@ conn_resp_incomplete(struct conn *c, const char *why)
 }
 
 /*
+ * Move n bytes from in to out. Small runs are copied behind what out
+ * holds (a response head), so head and body leave in one TLS record and
+ * one write(2); larger ones move as whole chains, without a copy.
+ */
+static void
+conn_move(struct evbuffer *in, struct evbuffer *out, size_t n)
+{
+	struct evbuffer_iovec vec;
+
+	if (n <= CONN_COALESCE &&
+	    evbuffer_reserve_space(out, (ev_ssize_t)n, &vec, 1) == 1 &&
+	    vec.iov_len >= n) {
+		vec.iov_len = (size_t)evbuffer_remove(in, vec.iov_base, n);
+		evbuffer_commit_space(out, &vec, 1);
+		return;
+	}
+	evbuffer_remove_buffer(in, out, n);
+}
+
+/*
  * Move response body bytes to the client (or into the mask buffer), with
  * backpressure. Returns 0, or -1 when c left the relay.
  */
@@ -1462,13 +1484,13 @@ conn_resp_body(struct conn *c)
 		switch (c->resp_body) {
 		case HTTP_BODY_LENGTH:
 			n = avail < c->resp_left ? avail : (size_t)c->resp_left;
-			evbuffer_remove_buffer(in, dst, n);
+			conn_move(in, dst, n);
 			c->resp_left -= n;
 			c->bytes_out += n;
 			done = c->resp_left == 0;
 			break;
 		case HTTP_BODY_CLOSE:
-			evbuffer_remove_buffer(in, dst, avail);
+			conn_move(in, dst, avail);
 			c->bytes_out += avail;
 			break;
 		case HTTP_BODY_CHUNKED:

@@ -13,6 +13,7 @@ struct worker;
 #define CONN_LINGER_MS 2000          /* reading after a closing answer */
 #define CONN_LINGER_MAX (256 * 1024) /* bytes discarded while lingering */
 #define CONN_MAX_RETRIES 2           /* other servers tried per request */
+#define CONN_COALESCE 4096 /* body bytes copied behind a head, not moved */
 
 /*
  * The states of a connection; conn_set_state() is the only writer and
