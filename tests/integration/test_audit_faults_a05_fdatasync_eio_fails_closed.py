@@ -183,10 +183,16 @@ def test_a05_every_forwarded_request_has_a_decision_record(a05):
     assert not gwtest.unaudited(gwtest.backend_ids(a05.backend), trail, complete=False)
 
 
-def test_a05_every_forwarded_request_has_a_complete_record(a05):
+def test_a05_every_forwarded_request_has_a_complete_record_or_its_loss_is_logged(a05):
+    """The fdatasync error never clears here, so a forwarded request whose
+    outcome came after the failure can never get its complete record; the
+    gateway holds it, offers it again, and at shutdown must say it is lost.
+    No loss may go unreported."""
     trail = gwtest.Trail([a05.gw.audit_path])
     bad = gwtest.unaudited(gwtest.backend_ids(a05.backend), trail, complete=True)
-    assert not bad, "; ".join(bad)
+    lost = a05.gw.stderr_text().count("audit: complete record lost")
+    assert len(bad) <= lost, "%d forwarded without a complete record, %d losses " \
+        "logged: %s" % (len(bad), lost, "; ".join(bad))
 
 
 def test_a05_both_verifiers_accept_the_trail_and_report_it_unsealed(a05):
