@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <getopt.h>
 #include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +15,7 @@
 #include <event2/thread.h>
 #include <openssl/crypto.h>
 
+#include "admin.h"
 #include "audit.h"
 #include "auditlog.h"
 #include "cfgset.h"
@@ -21,6 +23,7 @@
 #include "conf.h"
 #include "diag.h"
 #include "log.h"
+#include "metrics.h"
 #include "policy.h"
 #include "worker.h"
 
@@ -33,7 +36,43 @@ struct serve {
 	struct worker_group *g;
 	struct auditlog *al;
 	unsigned nreloads;
+	struct metrics *metrics;
+	struct admin *admin;
+	atomic_int draining;
 };
+
+/* For the admin thread: draining and the audit trail's counters. */
+static void
+cmd_serve_state_cb(void *arg, struct metrics_state *st)
+{
+	struct serve *sv = arg;
+
+	st->draining = atomic_load(&sv->draining);
+	if (sv->al != NULL) {
+		auditlog_stats(sv->al, &st->audit);
+		st->have_audit = 1;
+	}
+}
+
+/* Label ids of a set; NULL (and a warning) if they cannot be made. */
+static void
+cmd_serve_metrics_gen(struct serve *sv, struct worker_set *set)
+{
+	char err[256];
+
+	set->mg = metrics_gen_new(sv->metrics, set->cs->policy, set->cs->conf,
+	    err, sizeof(err));
+	if (set->mg == NULL)
+		log_warnx("%s", err);
+}
+
+static void
+cmd_serve_metrics_policy(struct serve *sv, struct worker_set *set)
+{
+	metrics_set_policy(sv->metrics, set->mg);
+	admin_observe_certs(sv->metrics, set->cs->conf, set->server_ctx,
+	    set->nlisteners);
+}
 
 static void
 cmd_serve_usage(FILE *fp)
@@ -147,6 +186,7 @@ cmd_serve_reload(struct serve *sv)
 	}
 	cmd_serve_diag_log(&dg, "reload: ");
 	cmd_serve_record_load(sv->al, set, &dg);
+	metrics_count_reload(sv->metrics, set != NULL);
 	if (set == NULL) {
 		log_error(
 		    "reload %u: failed; policy revision %s stays in force",
@@ -154,9 +194,11 @@ cmd_serve_reload(struct serve *sv)
 		diag_clear(&dg);
 		return;
 	}
+	cmd_serve_metrics_gen(sv, set);
 	worker_group_swap(sv->g, set);
 	worker_set_unref(sv->set);
 	sv->set = set;
+	cmd_serve_metrics_policy(sv, set);
 	cmd_serve_log_level(sv, set->cs->conf);
 	log_info("reload %u: policy revision %s (sha256 %.16s) in force",
 	    sv->nreloads, policy_revision(set->cs->policy),
@@ -183,6 +225,7 @@ cmd_serve_signal_cb(evutil_socket_t sig, short what, void *arg)
 	case SIGINT:
 		log_info("%s: stopping: no new connections, draining",
 		    sig == SIGTERM ? "SIGTERM" : "SIGINT");
+		atomic_store(&sv->draining, 1);
 		event_base_loopexit(sv->base, NULL);
 		break;
 	default:
@@ -288,6 +331,19 @@ cmd_serve(int argc, char **argv)
 		log_error("%s: not started", err);
 		goto out;
 	}
+	if ((sv.metrics = metrics_new(worker_group_nworkers(sv.g), err,
+	         sizeof(err))) == NULL) {
+		log_error("%s: not started", err);
+		goto out;
+	}
+	worker_group_set_metrics(sv.g, sv.metrics);
+	cmd_serve_metrics_gen(&sv, sv.set);
+	cmd_serve_metrics_policy(&sv, sv.set);
+	if (c->has_admin &&
+	    (sv.admin = admin_new(&c->admin, err, sizeof(err))) == NULL) {
+		log_error("%s: not started", err);
+		goto out;
+	}
 	if ((sv.al = auditlog_open(&c->audit, c->name, &dg)) == NULL) {
 		diag_print(&dg, stderr);
 		log_error("audit trail %s: not usable: not started",
@@ -295,6 +351,12 @@ cmd_serve(int argc, char **argv)
 		goto out;
 	}
 	worker_group_set_auditlog(sv.g, sv.al);
+	if (sv.admin != NULL &&
+	    admin_start(sv.admin, sv.metrics, cmd_serve_state_cb, &sv, err,
+	        sizeof(err)) == -1) {
+		log_error("%s: not started", err);
+		goto out;
+	}
 	cmd_serve_record_load(sv.al, sv.set, NULL);
 
 	if ((sv.base = event_base_new()) == NULL) {
@@ -329,6 +391,7 @@ cmd_serve(int argc, char **argv)
 out:
 	if (sv.g != NULL)
 		worker_group_stop(sv.g, 0);
+	admin_free(sv.admin);
 	if (sv.al != NULL)
 		auditlog_close(sv.al);
 	worker_group_free(sv.g);
@@ -338,6 +401,7 @@ out:
 	if (sv.base != NULL)
 		event_base_free(sv.base);
 	worker_set_unref(sv.set);
+	metrics_free(sv.metrics);
 	diag_clear(&dg);
 	return ret;
 }

@@ -33,6 +33,7 @@
 #include "http.h"
 #include "log.h"
 #include "mask.h"
+#include "metrics.h"
 #include "peer.h"
 #include "policy.h"
 #include "proxyproto.h"
@@ -79,6 +80,7 @@ struct conn {
 	char sni[CONN_MAX_SNI + 1];
 	int sni_bad; /* SNI too long to compare: every request is 421 */
 	int tls_up;  /* handshake done and no TLS error since */
+	int hs_err;
 	struct peer peer;
 	uint64_t nreq;
 	int lingering;
@@ -362,6 +364,13 @@ conn_complete(struct conn *c)
 	ac.duration_us = conn_now_us() - c->t0;
 	ac.masked = c->masked;
 	ac.upstream_incomplete = c->incomplete;
+	if (c->w->ms != NULL) {
+		if (c->status != 0)
+			metrics_response(c->w->ms, c->status);
+		metrics_request_time(c->w->ms, ac.duration_us);
+		if (c->t_resp != 0)
+			metrics_upstream_time(c->w->ms, c->t_resp - c->t_up);
+	}
 	log_debug("conn %llu: %s: %d %s, %llu bytes, %.3f ms%s",
 	    (unsigned long long)c->id, c->rid, ac.status,
 	    ac.upstream != NULL ? ac.upstream : "-",
@@ -415,6 +424,8 @@ conn_close(struct conn *c, const char *reason)
 	c->held = NULL;
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
+	if (w->ms != NULL)
+		metrics_conn_closed(w->ms);
 	worker_set_unref(c->set);
 	c->set = NULL;
 	c->state = CONN_CLOSED;
@@ -585,6 +596,8 @@ conn_accept(struct worker *w, size_t li, int fd, const struct sockaddr *sa,
 	c->avoid = (size_t)-1;
 	TAILQ_INSERT_TAIL(&w->conns, c, entry);
 	w->nconns++;
+	if (w->ms != NULL)
+		metrics_conn_opened(w->ms);
 	conn_set_addr(c, sa, salen);
 	(void)setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
 	log_debug("conn %llu: accepted from %s port %u on %s",
@@ -631,6 +644,7 @@ conn_handshake_reason(struct conn *c, short what, char *buf, size_t len)
 		if (first == 0)
 			first = e;
 	ERR_clear_error();
+	c->hs_err = first != 0 ? ERR_GET_REASON(first) : 0;
 	if (first != 0) {
 		reason = ERR_GET_REASON(first);
 		if (reason == SSL_R_CERTIFICATE_VERIFY_FAILED ||
@@ -924,6 +938,10 @@ conn_decide(struct conn *c)
 			log_error("conn %llu: %s: audit: decision record "
 			          "refused: answering 503",
 			    (unsigned long long)c->id, c->rid);
+			if (c->w->ms != NULL)
+				metrics_request(c->w->ms, c->set->mg,
+				    c->d.department, c->d.resource, 0,
+				    POLICY_R_AUDIT_UNAVAILABLE);
 			conn_answer(c, 503,
 			    policy_reason_str(POLICY_R_AUDIT_UNAVAILABLE));
 			return;
@@ -949,6 +967,9 @@ conn_decide(struct conn *c)
 	                                : "",
 	    c->ip, c->geo.country[0] != '\0' ? c->geo.country : "-",
 	    c->geo.zone[0] != '\0' ? c->geo.zone : "-");
+	if (c->w->ms != NULL)
+		metrics_request(c->w->ms, c->set->mg, c->d.department,
+		    c->d.resource, 0, c->d.reason);
 	/* A denial is answered at once; its record follows it to disk. */
 	if (conn_record_decision(c, 0) == -1)
 		log_error("conn %llu: %s: audit: decision record refused",
@@ -1008,6 +1029,10 @@ conn_decision_done_cb(void *arg, int ok)
 	}
 	if (c->state != CONN_AUDIT)
 		return;
+	if (c->w->ms != NULL)
+		metrics_request(c->w->ms, c->set->mg, c->d.department,
+		    c->d.resource, ok,
+		    ok ? c->d.reason : POLICY_R_AUDIT_UNAVAILABLE);
 	if (!ok) {
 		log_error("conn %llu: %s: audit: decision record not written: "
 		          "answering 503",
@@ -1030,6 +1055,10 @@ conn_up_failed(struct conn *c, const char *why, int retry)
 {
 	struct upstream_conn *uc = c->up;
 
+	if (c->w->ms != NULL)
+		metrics_upstream_error(c->w->ms, c->set->mg, c->ui,
+		    retry == CONN_RETRY_OTHER ? METRICS_UP_CONNECT
+		                              : METRICS_UP_RESET);
 	log_warnx("conn %llu: %s: upstream %s%s%s: %s",
 	    (unsigned long long)c->id, c->rid, c->ud->conf->name,
 	    uc != NULL ? " " : "", uc != NULL ? uc->srv->text : "", why);
@@ -1635,6 +1664,10 @@ conn_answer(struct conn *c, int status, const char *reason)
 	c->status = status;
 	c->head_sent = 1;
 	c->resp = CONN_RESP_DONE;
+	if (!c->allowed && c->w->ms != NULL) {
+		metrics_response(c->w->ms, status);
+		metrics_request_time(c->w->ms, conn_now_us() - c->t0);
+	}
 	conn_complete(c);
 	conn_finish(c);
 }
@@ -1751,6 +1784,18 @@ conn_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		}
 		log_info("conn %llu: handshake: %s", (unsigned long long)c->id,
 		    conn_handshake_reason(c, what, buf, sizeof(buf)));
+		if (c->w->ms != NULL)
+			metrics_tls_failure(c->w->ms, c->set->mg, c->li,
+			    SSL_get_verify_result(c->ssl) != X509_V_OK ||
+			            (c->hs_err ==
+			                    SSL_R_CERTIFICATE_VERIFY_FAILED ||
+			                c->hs_err ==
+			                    SSL_R_PEER_DID_NOT_RETURN_A_CERTIFICATE)
+			        ? metrics_tls_fail_from_verify(
+			              SSL_get_verify_result(c->ssl))
+			        : (what & BEV_EVENT_EOF) && c->hs_err == 0
+			        ? METRICS_TLS_CLOSED
+			        : METRICS_TLS_PROTOCOL);
 		conn_close(c, "handshake failed");
 		return;
 	}
@@ -1909,6 +1954,9 @@ conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 		log_info("conn %llu: handshake: not complete after %llu ms",
 		    (unsigned long long)c->id,
 		    (unsigned long long)c->lim->handshake_timeout_ms);
+		if (c->w->ms != NULL)
+			metrics_tls_failure(c->w->ms, c->set->mg, c->li,
+			    METRICS_TLS_TIMEOUT);
 		conn_close(c, "handshake timeout");
 		break;
 	case CONN_IDLE:

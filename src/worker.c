@@ -32,12 +32,14 @@
 #include "tlsctx.h"
 #include "upstream.h"
 #include "worker.h"
+#include "metrics.h"
 #include "xmalloc.h"
 
 struct worker_group {
 	struct worker *w;
 	size_t n;
 	struct auditlog *al;
+	struct metrics *metrics;
 	size_t nlisteners;
 	char **lnames; /* listener names and addresses the sockets are for */
 	char **laddrs;
@@ -67,6 +69,7 @@ worker_set_free(struct worker_set *s)
 	upstream_table_free(s->ups);
 	free(s->res_upstream);
 	cfgset_free(s->cs);
+	metrics_gen_unref(s->mg);
 	explicit_bzero(&s->subject_key, sizeof(s->subject_key));
 	free(s);
 }
@@ -527,6 +530,14 @@ worker_rec_done(struct auditlog_req *r, int ok)
 	void *arg = rec->arg;
 	struct timeval tv = { WORKER_RETRY_MS / 1000,
 		(WORKER_RETRY_MS % 1000) * 1000 };
+	struct timespec ts;
+
+	if (ok && w->g->metrics != NULL && r->queued_us != 0) {
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		metrics_audit_lag(w->g->metrics,
+		    (int64_t)ts.tv_sec * 1000000 + ts.tv_nsec / 1000 -
+		        r->queued_us);
+	}
 
 	w->nrecs--;
 	if (!ok && rec->keep) {
@@ -980,4 +991,14 @@ worker_group_free(struct worker_group *g)
 	pthread_mutex_destroy(&g->mtx);
 	pthread_cond_destroy(&g->cond);
 	free(g);
+}
+
+void
+worker_group_set_metrics(struct worker_group *g, struct metrics *m)
+{
+	size_t i;
+
+	g->metrics = m;
+	for (i = 0; i < g->n; i++)
+		g->w[i].ms = metrics_shard_at(m, i);
 }

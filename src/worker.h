@@ -16,6 +16,9 @@
 #include "auditlog.h"
 
 struct auditlog;
+struct metrics;
+struct metrics_gen;
+struct metrics_shard;
 struct cfgset;
 struct conn;
 struct diag;
@@ -53,6 +56,7 @@ struct worker_set {
 	size_t nres;
 	int have_subject_key;
 	struct audit_subject_key subject_key;
+	struct metrics_gen *mg; /* label ids for metrics */
 };
 
 /*
@@ -111,6 +115,7 @@ struct worker {
 	size_t nretry;
 	int retry_final;        /* shutdown: the last offer was made */
 	struct worker_set *set; /* new connections take a reference */
+	struct metrics_shard *ms;
 	struct upstream_pools *pools;
 	struct auditlog_notify *notify;
 	struct worker_listener *ls;
@@ -163,6 +168,7 @@ void worker_group_swap(struct worker_group *g, struct worker_set *set);
 void worker_group_stop(struct worker_group *g, int64_t drain_ms);
 void worker_group_free(struct worker_group *g);
 size_t worker_group_nworkers(const struct worker_group *g);
+void worker_group_set_metrics(struct worker_group *g, struct metrics *m);
 struct auditlog *worker_group_auditlog(const struct worker_group *g);
 
 /*
