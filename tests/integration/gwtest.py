@@ -414,14 +414,16 @@ class Gateway:
     # -- audit
 
     def audit_records(self):
-        """Every line of the audit file parsed as JSON (a bad line fails)."""
+        """Every complete line of the audit file parsed as JSON (a bad line
+        fails). A last line without its newline is a record still being
+        written by the running gateway, not yet one to read."""
         out = []
         try:
             with open(self.audit_path, "rb") as f:
                 data = f.read()
         except FileNotFoundError:
             return out
-        for line in data.split(b"\n"):
+        for line in data.split(b"\n")[:-1]:
             if line:
                 out.append(json.loads(line.decode("utf-8")))
         return out
