@@ -51,8 +51,8 @@ diag_add(struct diag *dg, enum diag_kind kind, const char *file, size_t line,
 		snprintf(text, sizeof(text), "%s: %s%s", file,
 		    kind == DIAG_WARNING ? "warning: " : "", msg);
 	else
-		snprintf(text, sizeof(text), "%s:%zu:%zu: %s%s", file, line, col,
-		    kind == DIAG_WARNING ? "warning: " : "", msg);
+		snprintf(text, sizeof(text), "%s:%zu:%zu: %s%s", file, line,
+		    col, kind == DIAG_WARNING ? "warning: " : "", msg);
 	if (dg->n == dg->cap) {
 		dg->cap = dg->cap ? dg->cap * 2 : 16;
 		dg->v = xreallocarray(dg->v, dg->cap, sizeof(*dg->v));

@@ -11,7 +11,7 @@ struct diag;
 
 /* What the databases say about one source address. */
 struct geo_info {
-	char country[4];	 /* ISO 3166-1 alpha-2, "" when not covered */
+	char country[4];         /* ISO 3166-1 alpha-2, "" when not covered */
 	char zone[GEO_MAX_ZONE]; /* "" when in no zone */
 };
 

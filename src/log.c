@@ -91,9 +91,10 @@ log_vwrite(enum log_level level, int with_errno, int saved_errno,
 
 	clock_gettime(CLOCK_REALTIME, &ts);
 	gmtime_r(&ts.tv_sec, &tm);
-	n = snprintf(line, sizeof(line), "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
-	    tm.tm_sec, ts.tv_nsec / 1000000, log_names[level]);
+	n = snprintf(line, sizeof(line),
+	    "%04d-%02d-%02dT%02d:%02d:%02d.%03ldZ %s: ", tm.tm_year + 1900,
+	    tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec,
+	    ts.tv_nsec / 1000000, log_names[level]);
 	if (n < 0)
 		return;
 	len = (size_t)n;
@@ -123,17 +124,17 @@ log_vwrite(enum log_level level, int with_errno, int saved_errno,
 	pthread_mutex_unlock(&log_mtx);
 }
 
-#define LOG_FN(fn, lvl, errflag)                                             \
-	void fn(const char *fmt, ...)                                        \
-	{                                                                    \
-		va_list ap;                                                  \
-		int e = errno;                                               \
-		if ((lvl) > log_cur)                                         \
-			return;                                              \
-		va_start(ap, fmt);                                           \
-		log_vwrite((lvl), (errflag), e, fmt, ap);                    \
-		va_end(ap);                                                  \
-		errno = e;                                                   \
+#define LOG_FN(fn, lvl, errflag)                                               \
+	void fn(const char *fmt, ...)                                          \
+	{                                                                      \
+		va_list ap;                                                    \
+		int e = errno;                                                 \
+		if ((lvl) > log_cur)                                           \
+			return;                                                \
+		va_start(ap, fmt);                                             \
+		log_vwrite((lvl), (errflag), e, fmt, ap);                      \
+		va_end(ap);                                                    \
+		errno = e;                                                     \
 	}
 
 LOG_FN(log_error, LOG_LEVEL_ERROR, 0)

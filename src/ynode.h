@@ -50,8 +50,8 @@ yaml_node_t *ynode_at(struct ynode_doc *d, int index);
 /* Record an error or warning at n's position (n may be NULL: file only). */
 void ynode_error(struct ynode_doc *d, const yaml_node_t *n, const char *fmt,
     ...) PRINTFLIKE(3, 4);
-void ynode_warn(struct ynode_doc *d, const yaml_node_t *n, const char *fmt,
-    ...) PRINTFLIKE(3, 4);
+void ynode_warn(struct ynode_doc *d, const yaml_node_t *n, const char *fmt, ...)
+    PRINTFLIKE(3, 4);
 size_t ynode_line(const yaml_node_t *n);
 size_t ynode_col(const yaml_node_t *n);
 

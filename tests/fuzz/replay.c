@@ -40,7 +40,8 @@ main(int argc, char **argv)
 			continue;
 		if (n == cap) {
 			cap = cap ? cap * 2 : 64;
-			if ((names = realloc(names, cap * sizeof(*names))) == NULL)
+			if ((names = realloc(names, cap * sizeof(*names))) ==
+			    NULL)
 				return 1;
 		}
 		if ((names[n++] = strdup(de->d_name)) == NULL)
