@@ -1293,15 +1293,13 @@ pload_grant_cmp_id(const struct policy_grant *a, const struct policy_grant *b)
 	return strcmp(a->id ? a->id : "", b->id ? b->id : "");
 }
 
-static const struct policy *pload_sort_policy;
-
+/* Order grant indices by resource, consumer, id (qsort_r: no global). */
 static int
-pload_res_grant_cmp(const void *a, const void *b)
+pload_res_grant_cmp(const void *a, const void *b, void *arg)
 {
-	const struct policy_grant *ga =
-	    &pload_sort_policy->grants[*(const uint32_t *)a];
-	const struct policy_grant *gb =
-	    &pload_sort_policy->grants[*(const uint32_t *)b];
+	const struct policy *p = arg;
+	const struct policy_grant *ga = &p->grants[*(const uint32_t *)a];
+	const struct policy_grant *gb = &p->grants[*(const uint32_t *)b];
 
 	if (ga->resource->index != gb->resource->index)
 		return ga->resource->index < gb->resource->index ? -1 : 1;
@@ -1865,9 +1863,7 @@ pload_compile_grants(struct pload *L)
 		if (p->grants[i].resource != NULL &&
 		    p->grants[i].consumer != NULL)
 			p->res_grants[n++] = (uint32_t)i;
-	pload_sort_policy = p;
-	qsort(p->res_grants, n, sizeof(uint32_t), pload_res_grant_cmp);
-	pload_sort_policy = NULL;
+	qsort_r(p->res_grants, n, sizeof(uint32_t), pload_res_grant_cmp, p);
 	/* res_grant_off[r] is where resource r's grants start. */
 	for (i = 0, r = 0; r <= p->nres; r++) {
 		while (i < n && p->grants[p->res_grants[i]].resource->index < r)
