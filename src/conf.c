@@ -71,6 +71,7 @@ static const struct ynode_key conf_listener_tls_keys[] = {
 	{ "crl", YNODE_STR, 0 },
 	{ "client_auth", YNODE_STR, 0 },
 	{ "min_version", YNODE_STR, 0 },
+	{ "verify_depth", YNODE_STR, 0 },
 	{ NULL, YNODE_ANY, 0 },
 };
 
@@ -564,10 +565,12 @@ conf_parse_listener_tls(struct ynode_doc *d, struct conf *c, yaml_node_t *n,
 {
 	yaml_node_t *v[nitems(conf_listener_tls_keys)];
 	char what[CONF_WHAT_MAX];
+	uint64_t depth;
 	int e;
 
 	t->min_version = TLS1_2_VERSION;
 	t->client_auth = CONF_CLIENT_AUTH_REQUIRE;
+	t->verify_depth = CONF_DEFAULT_VERIFY_DEPTH;
 	if (n == NULL)
 		return;
 	snprintf(what, sizeof(what), "%s tls", lwhat);
@@ -593,6 +596,10 @@ conf_parse_listener_tls(struct ynode_doc *d, struct conf *c, yaml_node_t *n,
 	if (v[5] != NULL &&
 	    conf_enum(d, v[5], what, conf_min_version_names, &e) == 0)
 		t->min_version = e == 0 ? TLS1_2_VERSION : TLS1_3_VERSION;
+	snprintf(what, sizeof(what), "%s tls.verify_depth", lwhat);
+	if (v[6] != NULL &&
+	    ynode_uint(d, v[6], what, 0, CONF_MAX_VERIFY_DEPTH, &depth) == 0)
+		t->verify_depth = (int)depth;
 }
 
 static void

@@ -38,6 +38,8 @@ struct diag;
 #define CONF_MAX_TIMEOUT_MS (24 * 3600 * 1000ULL) /* read, idle */
 #define CONF_MAX_HEAD_TIMEOUT_MS (10 * 60 * 1000) /* header, handshake */
 #define CONF_MAX_CHECKPOINT_INTERVAL_MS (3600 * 1000)
+#define CONF_DEFAULT_VERIFY_DEPTH 4 /* intermediates below a client_ca root */
+#define CONF_MAX_VERIFY_DEPTH 16
 
 enum conf_client_auth {
 	CONF_CLIENT_AUTH_REQUIRE = 0,
@@ -69,7 +71,8 @@ struct conf_listener_tls {
 	char *client_ca;
 	char *crl; /* NULL: none */
 	enum conf_client_auth client_auth;
-	int min_version; /* TLS1_2_VERSION or TLS1_3_VERSION */
+	int min_version;  /* TLS1_2_VERSION or TLS1_3_VERSION */
+	int verify_depth; /* intermediate CAs allowed in a client's chain */
 };
 
 struct conf_listener {

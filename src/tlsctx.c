@@ -708,6 +708,12 @@ tlsctx_server_new(const struct conf_listener *l, int64_t now, struct diag *dg)
 		    lname);
 		goto fail;
 	}
+	if (t->verify_depth < 0 || t->verify_depth > CONF_MAX_VERIFY_DEPTH) {
+		diag_error(dg, NULL, 0, 0,
+		    "listener %s: verify_depth must be from 0 to %d", lname,
+		    CONF_MAX_VERIFY_DEPTH);
+		goto fail;
+	}
 	if (tlsctx_init() == -1 ||
 	    (ctx = SSL_CTX_new(TLS_server_method())) == NULL ||
 	    tlsctx_common(ctx, minv, ebuf, sizeof(ebuf)) == -1 ||
@@ -756,7 +762,8 @@ tlsctx_server_new(const struct conf_listener *l, int64_t now, struct diag *dg)
 	                ? SSL_VERIFY_FAIL_IF_NO_PEER_CERT
 	                : 0),
 	    tlsctx_verify_cb);
-	SSL_CTX_set_verify_depth(ctx, TLSCTX_VERIFY_DEPTH);
+	/* OpenSSL >= 1.1.0 counts the intermediates between leaf and root. */
+	SSL_CTX_set_verify_depth(ctx, t->verify_depth);
 	SSL_CTX_set_max_cert_list(ctx, TLSCTX_MAX_CERT_LIST);
 	SSL_CTX_set_alpn_select_cb(ctx, tlsctx_alpn_cb, NULL);
 	SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_SERVER);

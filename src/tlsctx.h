@@ -11,7 +11,7 @@ struct conf_listener;
 struct conf_upstream;
 struct diag;
 
-#define TLSCTX_VERIFY_DEPTH 4            /* intermediates below a trusted CA */
+#define TLSCTX_VERIFY_DEPTH 4            /* upstream chains; listeners: conf */
 #define TLSCTX_MAX_CERT_LIST (64 * 1024) /* bytes of a peer's Certificate */
 #define TLSCTX_EXPIRY_WARN_DAYS 30
 #define TLSCTX_CRL_WARN_DAYS 7          /* CRL nextUpdate this close: warn */
@@ -23,8 +23,9 @@ struct diag;
  * key (which must match), TLS 1.2+ (min_version), ECDHE+AEAD suites only,
  * security level 2, renegotiation refused, ALPN http/1.1 only, session id
  * context set, client verification against client_ca with CRL checks for
- * every CA in the chain when a CRL is given, and the contract 4.2b leaf
- * checks (clientAuth EKU, not a CA). Problems (and expiry warnings) go to
+ * every CA in the chain when a CRL is given, at most verify_depth
+ * intermediates, and the contract 4.2b leaf checks (clientAuth EKU, not a
+ * CA). Problems (and expiry warnings) go to
  * dg naming the file. Returns an owned SSL_CTX, or NULL.
  */
 SSL_CTX *tlsctx_server_new(const struct conf_listener *l, int64_t now,

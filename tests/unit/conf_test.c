@@ -207,6 +207,23 @@ static const struct {
 	    "policy: policy.yaml\n" LISTENER "log: { level: loud }\n", 1, 1,
 	    "9:15: log.level: unknown value \"loud\" (expected: error, warn, "
 	    "info, debug)" },
+	{ "verify_depth 0 is allowed",
+	    "policy: policy.yaml\n" LISTENER "      verify_depth: 0\n", 0, 1,
+	    NULL },
+	{ "verify_depth at its maximum",
+	    "policy: policy.yaml\n" LISTENER "      verify_depth: 16\n", 0, 1,
+	    NULL },
+	{ "verify_depth above the maximum",
+	    "policy: policy.yaml\n" LISTENER "      verify_depth: 17\n", 1, 1,
+	    "9:21: listener \"egov\" tls.verify_depth: 17 is out of range (0 "
+	    "to 16)" },
+	{ "verify_depth negative",
+	    "policy: policy.yaml\n" LISTENER "      verify_depth: -1\n", 1, 1,
+	    "9:21: listener \"egov\" tls.verify_depth: \"-1\" is not a whole "
+	    "number" },
+	{ "verify_depth not a number",
+	    "policy: policy.yaml\n" LISTENER "      verify_depth: [2]\n", 1, 1,
+	    NULL },
 	{ "root is a sequence", "- a\n- b\n", 1, 0,
 	    "1:1: config: expected a mapping" },
 	{ "empty file", "", 1, 0, NULL },
@@ -366,6 +383,9 @@ conf_test_defaults(void)
 	    "defaults: client_auth require");
 	tap_ok(c->listeners[0].tls.min_version == TLS1_2_VERSION,
 	    "defaults: min_version TLSv1.2");
+	/* 4, the fixed depth before tls.verify_depth existed. */
+	tap_ok(c->listeners[0].tls.verify_depth == 4,
+	    "defaults: verify_depth 4");
 	tap_ok(c->listeners[0].proxy_protocol == 0 &&
 	        c->listeners[0].nproxy_trusted == 0,
 	    "defaults: no proxy protocol");
@@ -412,6 +432,7 @@ conf_test_full(void)
 	    "      crl: certs/ca.crl\n"
 	    "      client_auth: optional\n"
 	    "      min_version: TLSv1.3\n"
+	    "      verify_depth: 2\n"
 	    "upstreams:\n"
 	    "  psb-api:\n"
 	    "    servers: [\"10.20.1.10:8080\", \"psb.internal:8443\"]\n"
@@ -491,6 +512,7 @@ conf_test_full(void)
 	tap_ok(l->tls.client_auth == CONF_CLIENT_AUTH_OPTIONAL,
 	    "full: client_auth optional");
 	tap_ok(l->tls.min_version == TLS1_3_VERSION, "full: min_version 1.3");
+	tap_ok(l->tls.verify_depth == 2, "full: verify_depth 2");
 	tap_ok(c->nupstreams == 2, "full: two upstreams");
 	u = conf_upstream_find(c, "psb-api");
 	tap_ok(u != NULL && u->nservers == 2 && u->has_tls &&
@@ -530,7 +552,7 @@ conf_test_full(void)
 	        c->limits.max_body_bytes == 1024ULL * 1024 * 1024,
 	    "full: limits");
 	tap_streq(c->timezone, "UTC", "full: timezone");
-	tap_ok(c->timezone_line == 46 && c->timezone_col == 11,
+	tap_ok(c->timezone_line == 47 && c->timezone_col == 11,
 	    "full: timezone position");
 	snprintf(want, sizeof(want), "%s/log/govgate.log", conf_test_dir);
 	tap_streq(c->log_file, want, "full: log file resolved");

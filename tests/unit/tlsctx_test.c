@@ -85,10 +85,14 @@ diag_show(const struct diag *dg)
 		tap_diag("%s", dg->v[i].text);
 }
 
-/* A listener built from file names in the PKI folder ("-": none). */
+/*
+ * A listener built from file names in the PKI folder ("-": none), allowing
+ * depth intermediates in client chains.
+ */
 static SSL_CTX *
-server_ctx(const char *cert, const char *key, const char *ca, const char *crl,
-    enum conf_client_auth auth, int minv, struct diag *dg)
+server_ctx_depth(const char *cert, const char *key, const char *ca,
+    const char *crl, enum conf_client_auth auth, int minv, int depth,
+    struct diag *dg)
 {
 	char name[] = "egov";
 	char b1[PATHBUF], b2[PATHBUF], b3[PATHBUF], b4[PATHBUF];
@@ -104,7 +108,17 @@ server_ctx(const char *cert, const char *key, const char *ca, const char *crl,
 	    : path(crl, b4, sizeof(b4));
 	l.tls.client_auth = auth;
 	l.tls.min_version = minv;
+	l.tls.verify_depth = depth;
 	return tlsctx_server_new(&l, (int64_t)time(NULL), dg);
+}
+
+/* A listener with the default verify_depth. */
+static SSL_CTX *
+server_ctx(const char *cert, const char *key, const char *ca, const char *crl,
+    enum conf_client_auth auth, int minv, struct diag *dg)
+{
+	return server_ctx_depth(cert, key, ca, crl, auth, minv,
+	    CONF_DEFAULT_VERIFY_DEPTH, dg);
 }
 
 /* Load-time checks of tlsctx_server_new. */
@@ -425,6 +439,83 @@ test_clients(int version)
 			        (clients[i].cert != NULL);
 		tap_ok(ok, "%s: %s %s", vname, clients[i].name,
 		    clients[i].accept ? "is accepted" : "is refused");
+		if (!ok) {
+			tap_diag("server %d client %d reason \"%s\"", t.sst,
+			    t.cst, reason);
+			diag_show(&dg);
+		}
+		conn_free(&t);
+		SSL_CTX_free(cctx);
+		SSL_CTX_free(sctx);
+		diag_clear(&dg);
+	}
+}
+
+/*
+ * tls.verify_depth (M21): renshe.chain.pem is leaf + Department CA, one
+ * intermediate below the root, whether client_ca holds the root alone or
+ * the root and the Department CA (trusted, but not the anchor).
+ */
+static const struct {
+	const char *name;
+	const char *ca;
+	int depth;
+	int build; /* 0: the context is refused */
+	int accept;
+	const char *reason; /* substring of tlsctx_verify_reason or error */
+} depths[] = {
+	{ "depth 0, root trusted: one intermediate refused", "root-ca.pem", 0,
+	    1, 0, "certificate chain too long" },
+	{ "depth 0, root and sub-CA trusted: still refused", DEPT_CA, 0, 1, 0,
+	    "certificate chain too long" },
+	{ "depth 1, root trusted: accepted", "root-ca.pem", 1, 1, 1, "ok" },
+	{ "depth 1, root and sub-CA trusted: accepted", DEPT_CA, 1, 1, 1,
+	    "ok" },
+	{ "depth 16 accepted", DEPT_CA, CONF_MAX_VERIFY_DEPTH, 1, 1, "ok" },
+	{ "depth 17 refused at build", DEPT_CA, CONF_MAX_VERIFY_DEPTH + 1, 0, 0,
+	    "verify_depth must be from 0 to 16" },
+	{ "depth -1 refused at build", DEPT_CA, -1, 0, 0,
+	    "verify_depth must be from 0 to 16" },
+};
+
+static void
+test_depth(void)
+{
+	const char *reason;
+	struct conn t;
+	struct diag dg;
+	SSL_CTX *sctx, *cctx;
+	size_t i;
+	int ok;
+
+	for (i = 0; i < nitems(depths); i++) {
+		if (!have(depths[i].name, depths[i].ca, "renshe.chain.pem",
+		        NULL, NULL))
+			continue;
+		diag_init(&dg);
+		sctx = server_ctx_depth(GW_CRT, GW_KEY, depths[i].ca, "-",
+		    CONF_CLIENT_AUTH_REQUIRE, TLS1_2_VERSION, depths[i].depth,
+		    &dg);
+		if (!depths[i].build) {
+			ok = sctx == NULL &&
+			    diag_has(&dg, DIAG_ERROR, depths[i].reason);
+			tap_ok(ok, "M21 %s", depths[i].name);
+			if (!ok)
+				diag_show(&dg);
+			SSL_CTX_free(sctx);
+			diag_clear(&dg);
+			continue;
+		}
+		cctx = client_ctx("renshe.chain.pem", "renshe.key",
+		    TLS1_3_VERSION, NULL);
+		if (conn_new(&t, sctx, cctx) == 0) {
+			SSL_set1_host(t.c, "gateway.test");
+			conn_handshake(&t);
+		}
+		reason = t.s != NULL ? tlsctx_verify_reason(t.s) : "";
+		ok = t.s != NULL && (t.sst == 1) == depths[i].accept &&
+		    strstr(reason, depths[i].reason) != NULL;
+		tap_ok(ok, "M21 %s", depths[i].name);
 		if (!ok) {
 			tap_diag("server %d client %d reason \"%s\"", t.sst,
 			    t.cst, reason);
@@ -875,6 +966,7 @@ main(int argc, char **argv)
 	test_builds();
 	test_clients(TLS1_2_VERSION);
 	test_clients(TLS1_3_VERSION);
+	test_depth();
 	test_protocol();
 	test_sessions();
 	test_upstreams();
