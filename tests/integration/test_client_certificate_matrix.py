@@ -13,7 +13,8 @@ import shutil
 
 import pytest
 from cryptography import x509
-from cryptography.x509.oid import NameOID
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID, SignatureAlgorithmOID
 
 import gwtest
 
@@ -23,8 +24,8 @@ RENSHE = [(O, gwtest.RENSHE_O), (OU, "Information Center")]
 
 @pytest.fixture(scope="module")
 def made(tmp_path_factory, pki):
-    """Certificates mkpki.sh does not make (M13, M18-M20, M22, M23) and
-    the CRL files the gateways below use."""
+    """Certificates mkpki.sh does not make (M13, M15, M18-M23) and the CRL
+    files the gateways below use."""
     m = gwtest.CertMaker(pki, tmp_path_factory.mktemp("matrix-certs"))
     # M13: unknown critical extension, otherwise a good renshe client.
     m.issue("m13-unknown-critical", RENSHE + [(CN, "m13")], "dept-ca", chain=["dept-ca"],
@@ -79,8 +80,41 @@ def made(tmp_path_factory, pki):
         r = gwtest.subprocess.run(cmd, capture_output=True, text=True, timeout=30)
         assert r.returncode == 0, r.stderr
     m.bundle("m23-explicit.chain.pem", base + ".crt", "dept-ca.pem")
+    # M21: a line of five CAs under the root; renshe leaves below the
+    # second, third and fifth, so with 2, 3 and 5 intermediates.
+    prev, names = "root-ca", []
+    for i in range(1, 6):
+        name = "m21-ca%d" % i
+        m.issue(name, [(O, "Test Gov"), (CN, "Depth CA %d" % i)], prev, ca=True)
+        m.crl(name, name)
+        names.insert(0, name)
+        prev = name
+    m.issue("m21-two", RENSHE + [(CN, "m21-two")], "m21-ca2", chain=names[-2:])
+    m.issue("m21-three", RENSHE + [(CN, "m21-three")], "m21-ca3", chain=names[-3:])
+    m.issue("m21-five", RENSHE + [(CN, "m21-five")], "m21-ca5", chain=names)
+    # M15: an RSA-2048 CA under the root signs two renshe leaves with the
+    # openssl CLI (python-cryptography may refuse MD5), with the same
+    # extensions and command but for the digest: MD5 and SHA-256.
+    m.issue("rsa-ca", [(O, "Test Gov"), (CN, "RSA Sub-CA")], "root-ca", ca=True,
+            key=rsa.generate_private_key(public_exponent=65537, key_size=2048))
+    m.crl("rsa-ca", "rsa-ca")
+    for name, md, serial in (("m15-md5", "-md5", "0x7a15"), ("m15-sha256", "-sha256", "0x7a16")):
+        base = os.path.join(m.out, name)
+        for cmd in (
+                ["openssl", "genpkey", "-algorithm", "EC", "-pkeyopt",
+                 "ec_paramgen_curve:P-256", "-out", base + ".key"],
+                ["openssl", "req", "-new", "-key", base + ".key", "-subj",
+                 "/O=%s/CN=%s" % (gwtest.RENSHE_O, name), "-out", base + ".csr"],
+                ["openssl", "x509", "-req", "-in", base + ".csr", "-CA",
+                 os.path.join(m.out, "rsa-ca.pem"), "-CAkey", os.path.join(m.out, "rsa-ca.key"),
+                 "-set_serial", serial, "-days", "30", md, "-extfile", ext,
+                 "-out", base + ".crt"]):
+            r = gwtest.subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+            assert r.returncode == 0, r.stderr
+        m.bundle(name + ".chain.pem", base + ".crt", "rsa-ca.pem")
     # CRLs: the usual bundle plus the generated CAs'; a stale one (M09).
-    m.bundle("all.crl", "departments.crl", "nc-ca.crl", "deep-ca.crl")
+    m.bundle("all.crl", "departments.crl", "nc-ca.crl", "deep-ca.crl", "rsa-ca.crl",
+             *["m21-ca%d.crl" % i for i in range(1, 6)])
     m.crl("dept-stale", "dept-ca", last=-30, next_=-1)
     m.bundle("stale.crl", "root.crl", "dept-stale.crl")
     return m
@@ -127,6 +161,16 @@ def assert_refused(gw, backend, cert, **ctxkw):
     assert gw.alive()
     # The control: same gateway, same client settings, a good certificate.
     assert_accepted(gw, backend, "renshe", "renshe", **ctxkw)
+    return how
+
+
+def assert_refused_for(gw, backend, cert, reason, **ctxkw):
+    """assert_refused, and the gateway logs the handshake's failure as
+    reason (so it is refused for that, not for something else)."""
+    mark = len(gw.stderr_text())
+    how = assert_refused(gw, backend, cert, **ctxkw)
+    assert gwtest.wait_until(lambda: "handshake: " + reason in gw.stderr_text()[mark:], 5), \
+        (reason, gw.stderr_text()[mark:][-2000:])
     return how
 
 
@@ -190,6 +234,31 @@ def test_generated_bad_client_certificate_gets_no_response(mgw, made, mid, name)
     assert_refused(gw, b, os.path.join(made.out, name))
 
 
+def test_m15_md5_signature_by_an_rsa_ca_is_refused(mgw, made):
+    """The leaf really is md5WithRSAEncryption (an ECDSA issuer cannot
+    make one), and its SHA-256 twin from the same RSA CA is accepted, so
+    the refusal is the digest's (security level 2)."""
+    gw, b = mgw
+    with open(os.path.join(made.out, "m15-md5.crt"), "rb") as f:
+        md5 = x509.load_pem_x509_certificate(f.read())
+    with open(os.path.join(made.out, "m15-sha256.crt"), "rb") as f:
+        sha = x509.load_pem_x509_certificate(f.read())
+    assert md5.signature_algorithm_oid == SignatureAlgorithmOID.RSA_WITH_MD5
+    assert sha.signature_algorithm_oid == SignatureAlgorithmOID.RSA_WITH_SHA256
+    assert md5.issuer == sha.issuer and md5.subject.get_attributes_for_oid(O) == \
+        sha.subject.get_attributes_for_oid(O)
+    assert_accepted(gw, b, os.path.join(made.out, "m15-sha256"), "renshe", seclevel0=True)
+    assert_refused_for(gw, b, os.path.join(made.out, "m15-md5"),
+                       "CA signature digest algorithm too weak", seclevel0=True)
+
+
+def test_m21_three_intermediates_pass_the_default_depth_five_do_not(mgw, made):
+    """Without verify_depth a listener allows 4 intermediate CAs."""
+    gw, b = mgw
+    assert_accepted(gw, b, os.path.join(made.out, "m21-three"), "renshe")
+    assert_refused_for(gw, b, os.path.join(made.out, "m21-five"), "certificate chain too long")
+
+
 def test_m22_huge_chain_is_refused_with_bounded_cost(mgw, made):
     gw, b = mgw
     cpu0 = gw.cpu_seconds()
@@ -208,6 +277,35 @@ def test_m02_chain_via_intermediate_when_only_the_root_is_trusted(tmp_path_facto
                           tls={"client_ca": os.path.join(pki, "root-ca.pem")})
     try:
         assert_accepted(g, b, "renshe", "renshe")
+    finally:
+        g.stop()
+        b.stop()
+
+
+def test_m21_chain_longer_than_verify_depth_is_refused_and_sighup_applies_a_new_depth(
+        tmp_path_factory, pki, made):
+    """verify_depth: 2 takes root -> CA1 -> CA2 -> leaf, refuses one CA
+    more; raised to 3 by SIGHUP it takes that chain, lowered back to 2 it
+    refuses it again."""
+    g, b = module_gateway(tmp_path_factory, pki, "depth2",
+                          tls={"crl": os.path.join(made.out, "all.crl"), "verify_depth": 2})
+    three = os.path.join(made.out, "m21-three")
+
+    def reload_with(depth, n):
+        g.tls["verify_depth"] = depth
+        g.write_config()
+        g.reload()
+        assert gwtest.wait_until(
+            lambda: "reload %d: policy revision" % n in g.stderr_text(), 10), \
+            g.stderr_text()[-2000:]
+
+    try:
+        assert_accepted(g, b, os.path.join(made.out, "m21-two"), "renshe")
+        assert_refused_for(g, b, three, "certificate chain too long")
+        reload_with(3, 1)
+        assert_accepted(g, b, three, "renshe")
+        reload_with(2, 2)
+        assert_refused_for(g, b, three, "certificate chain too long")
     finally:
         g.stop()
         b.stop()
