@@ -90,13 +90,13 @@ cmd_serve_usage(FILE *fp)
 	    "states)\n"
 	    "  -h, --help         print this text\n"
 	    "\n"
-	    "Signals: HUP reloads config, policy, certificates, CRLs and "
-	    "GeoIP\n"
-	    "files (on any error the running set stays); USR1 reopens the "
-	    "log\n"
-	    "and audit files; TERM and INT stop accepting, let requests in\n"
-	    "flight finish (up to %d s), write a final checkpoint and exit "
-	    "0.\n",
+	    "Signals: HUP reloads config, policy, certificates, CRLs, GeoIP\n"
+	    "files and log.file (on any error the running set and log "
+	    "stay);\n"
+	    "USR1 reopens the log and audit files; TERM and INT stop "
+	    "accepting,\n"
+	    "let requests in flight finish (up to %d s), write a final\n"
+	    "checkpoint and exit 0.\n",
 	    CONF_DEFAULT_PATH, WORKER_DRAIN_MS / 1000);
 }
 
@@ -163,16 +163,56 @@ cmd_serve_log_level(const struct serve *sv, const struct conf *c)
 }
 
 /*
- * SIGHUP: build a whole new set; swap it in only when everything loaded
- * and the listeners stayed as they are. Connections keep the set they
- * started with, so nothing in flight or idle is dropped.
+ * When c moves the log elsewhere (log.file added, changed or removed), open
+ * the new file now, before anything is swapped. Returns 0 with *fd the open
+ * file (STDERR_FILENO for stderr) or -1 when the log stays; -1 with a reason
+ * in err when the file cannot be opened.
+ */
+static int
+cmd_serve_log_open(const struct conf *c, int *fd, char *err, size_t errlen)
+{
+	*fd = -1;
+	if (log_file_is(c->log_file))
+		return 0;
+	if (c->log_file == NULL) {
+		*fd = STDERR_FILENO;
+		return 0;
+	}
+	if ((*fd = log_file_open(c->log_file)) == -1) {
+		snprintf(err, errlen, "log.file: %s: %s", c->log_file,
+		    strerror(errno));
+		return -1;
+	}
+	return 0;
+}
+
+/*
+ * Move the log to c's log.file, open as fd (cmd_serve_log_open), saying so
+ * at the end of the old file and at the start of the new one.
+ */
+static void
+cmd_serve_log_switch(const struct serve *sv, const struct conf *c, int fd,
+    const char *from)
+{
+	const char *to = c->log_file != NULL ? c->log_file : "standard error";
+
+	log_info("reload %u: log continues in %s", sv->nreloads, to);
+	log_file_switch(c->log_file, fd);
+	log_info("reload %u: log continued from %s", sv->nreloads, from);
+}
+
+/*
+ * SIGHUP: build a whole new set; swap it in only when everything loaded,
+ * the listeners stayed as they are and a new log.file opened. Connections
+ * keep the set they started with, so nothing in flight or idle is dropped.
  */
 static void
 cmd_serve_reload(struct serve *sv)
 {
 	struct worker_set *set;
 	struct diag dg;
-	char err[256];
+	char err[LOG_PATH_MAX + 256], from[LOG_PATH_MAX];
+	int logfd = -1;
 
 	sv->nreloads++;
 	log_info("reload %u: loading %s", sv->nreloads, sv->path);
@@ -180,6 +220,13 @@ cmd_serve_reload(struct serve *sv)
 	set = worker_set_load(sv->path, (int64_t)time(NULL), &dg);
 	if (set != NULL &&
 	    worker_group_can_swap(sv->g, set, err, sizeof(err)) == -1) {
+		diag_error(&dg, sv->path, 0, 0, "%s", err);
+		worker_set_unref(set);
+		set = NULL;
+	}
+	/* Like nginx: a log that cannot be opened refuses the whole reload. */
+	if (set != NULL &&
+	    cmd_serve_log_open(set->cs->conf, &logfd, err, sizeof(err)) == -1) {
 		diag_error(&dg, sv->path, 0, 0, "%s", err);
 		worker_set_unref(set);
 		set = NULL;
@@ -196,10 +243,16 @@ cmd_serve_reload(struct serve *sv)
 	}
 	cmd_serve_metrics_gen(sv, set);
 	worker_group_swap(sv->g, set);
+	(void)strlcpy(from,
+	    sv->set->cs->conf->log_file != NULL ? sv->set->cs->conf->log_file
+	                                        : "standard error",
+	    sizeof(from));
 	worker_set_unref(sv->set);
 	sv->set = set;
 	cmd_serve_metrics_policy(sv, set);
 	cmd_serve_log_level(sv, set->cs->conf);
+	if (logfd != -1)
+		cmd_serve_log_switch(sv, set->cs->conf, logfd, from);
 	log_info("reload %u: policy revision %s (sha256 %.16s) in force",
 	    sv->nreloads, policy_revision(set->cs->policy),
 	    policy_sha256(set->cs->policy));

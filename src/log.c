@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -12,9 +13,11 @@
 
 #include "log.h"
 
-static enum log_level log_cur = LOG_LEVEL_INFO;
+/* Read by every thread for each line; written by the main thread. */
+static atomic_int log_cur = LOG_LEVEL_INFO;
+/* log_fd and log_path change together, under log_mtx. */
 static int log_fd = STDERR_FILENO;
-static char log_path[4096];
+static char log_path[LOG_PATH_MAX]; /* "": stderr */
 static pthread_mutex_t log_mtx = PTHREAD_MUTEX_INITIALIZER;
 
 static const char *const log_names[] = { "error", "warn", "info", "debug" };
@@ -26,39 +29,92 @@ static const char *const log_names[] = { "error", "warn", "info", "debug" };
 void
 log_init(enum log_level level, const char *path)
 {
-	log_cur = level;
+	int fd;
+
+	log_set_level(level);
 	if (path == NULL || strcmp(path, "-") == 0)
 		return;
-	if (strlcpy(log_path, path, sizeof(log_path)) >= sizeof(log_path))
+	if (strlen(path) >= sizeof(log_path))
 		fatalx("log file path too long");
-	if (log_reopen() == -1)
+	if ((fd = log_file_open(path)) == -1)
 		fatal("open log file %s", path);
+	log_file_switch(path, fd);
 }
 
-/* Reopen the log file (logrotate, SIGUSR1). Returns 0, or -1 with errno. */
+/*
+ * Open path for appending log lines, without using it yet. Returns the
+ * descriptor, or -1 with errno (ENAMETOOLONG beyond LOG_PATH_MAX).
+ */
 int
-log_reopen(void)
+log_file_open(const char *path)
 {
-	int fd, old;
-
-	if (log_path[0] == '\0')
-		return 0;
-	fd = open(log_path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
-	if (fd == -1)
+	if (strlen(path) >= sizeof(log_path)) {
+		errno = ENAMETOOLONG;
 		return -1;
+	}
+	return open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+}
+
+/*
+ * Make fd, open on path (NULL: stderr, with fd STDERR_FILENO), the log:
+ * the next line of any thread goes there. Takes ownership of fd; the
+ * previous file is closed. path must fit LOG_PATH_MAX (log_file_open).
+ */
+void
+log_file_switch(const char *path, int fd)
+{
+	int old;
+
 	pthread_mutex_lock(&log_mtx);
 	old = log_fd;
 	log_fd = fd;
+	if (path == NULL)
+		log_path[0] = '\0';
+	else
+		(void)strlcpy(log_path, path, sizeof(log_path));
 	pthread_mutex_unlock(&log_mtx);
-	if (old != STDERR_FILENO)
+	if (old != STDERR_FILENO && old != fd)
 		close(old);
+}
+
+/*
+ * Whether path (NULL or "-": stderr) is where the log goes now. For the
+ * thread that switches the log (serve's main thread).
+ */
+int
+log_file_is(const char *path)
+{
+	if (path == NULL || strcmp(path, "-") == 0)
+		return log_path[0] == '\0';
+	return strcmp(path, log_path) == 0;
+}
+
+/*
+ * Reopen the log file at its path (logrotate, SIGUSR1). Returns 0, or -1
+ * with errno; the old file then stays in use.
+ */
+int
+log_reopen(void)
+{
+	char path[LOG_PATH_MAX];
+	int fd;
+
+	pthread_mutex_lock(&log_mtx);
+	(void)strlcpy(path, log_path, sizeof(path));
+	pthread_mutex_unlock(&log_mtx);
+	if (path[0] == '\0')
+		return 0;
+	if ((fd = log_file_open(path)) == -1)
+		return -1;
+	log_file_switch(path, fd);
 	return 0;
 }
 
+/* Log at level and above from now on, in every thread. */
 void
 log_set_level(enum log_level level)
 {
-	log_cur = level;
+	atomic_store_explicit(&log_cur, (int)level, memory_order_relaxed);
 }
 
 /* Parse "error", "warn", "info" or "debug". Returns 0 or -1. */
@@ -129,7 +185,8 @@ log_vwrite(enum log_level level, int with_errno, int saved_errno,
 	{                                                                      \
 		va_list ap;                                                    \
 		int e = errno;                                                 \
-		if ((lvl) > log_cur)                                           \
+		if ((int)(lvl) >                                               \
+		    atomic_load_explicit(&log_cur, memory_order_relaxed))      \
 			return;                                                \
 		va_start(ap, fmt);                                             \
 		log_vwrite((lvl), (errflag), e, fmt, ap);                      \

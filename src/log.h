@@ -13,7 +13,13 @@ enum log_level {
 	LOG_LEVEL_DEBUG,
 };
 
+/* Longest log file path, with its NUL. */
+#define LOG_PATH_MAX 4096
+
 void log_init(enum log_level level, const char *path);
+int log_file_open(const char *path);
+void log_file_switch(const char *path, int fd);
+int log_file_is(const char *path);
 int log_reopen(void);
 void log_set_level(enum log_level level);
 int log_level_parse(const char *s, enum log_level *out);

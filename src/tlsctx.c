@@ -832,6 +832,12 @@ tlsctx_upstream_new(const struct conf_upstream *u, int64_t now, struct diag *dg)
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
 	SSL_CTX_set_verify_depth(ctx, TLSCTX_VERIFY_DEPTH);
 	SSL_CTX_set_max_cert_list(ctx, TLSCTX_MAX_CERT_LIST);
+	/*
+	 * The owner keeps each server's last session itself (new-session
+	 * callback): OpenSSL's cache is keyed by session id, not by server.
+	 */
+	SSL_CTX_set_session_cache_mode(ctx,
+	    SSL_SESS_CACHE_CLIENT | SSL_SESS_CACHE_NO_INTERNAL_STORE);
 
 	if (dg->nerrors > nerrors)
 		goto fail;
@@ -841,6 +847,81 @@ fail:
 	sk_X509_pop_free(cas, X509_free);
 	SSL_CTX_free(ctx);
 	return NULL;
+}
+
+/* Hash one certificate's DER into md, or the marker "-" for none. */
+static int
+tlsctx_id_add_cert(EVP_MD_CTX *md, const X509 *x)
+{
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+
+	if (x == NULL)
+		return EVP_DigestUpdate(md, "-", 1) ? 0 : -1;
+	if (!X509_digest(x, EVP_sha256(), d, &dlen) ||
+	    !EVP_DigestUpdate(md, "x", 1) || !EVP_DigestUpdate(md, d, dlen))
+		return -1;
+	return 0;
+}
+
+/*
+ * Fill id with a digest of what a resumed upstream session skips checking:
+ * the trust store (CAs and CRLs) of ctx, its client certificate and chain,
+ * and u's tls.server_name. Two contexts with the same id verify a backend
+ * and present the gateway alike, so their sessions are interchangeable.
+ * Returns 0, or -1 (OpenSSL error, queue cleared).
+ */
+int
+tlsctx_upstream_id(SSL_CTX *ctx, const struct conf_upstream *u,
+    unsigned char id[TLSCTX_ID_LEN])
+{
+	STACK_OF(X509_OBJECT) * objs;
+	STACK_OF(X509) *chain = NULL;
+	const X509_CRL *crl;
+	EVP_MD_CTX *md = NULL;
+	unsigned char d[EVP_MAX_MD_SIZE];
+	unsigned int dlen = 0;
+	const char *sn = u->tls.server_name;
+	int i, ret = -1;
+
+	if ((md = EVP_MD_CTX_new()) == NULL ||
+	    !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+		goto out;
+	/* A name and its absence must not hash alike. */
+	if (!EVP_DigestUpdate(md, sn != NULL ? "n" : "-", 1) ||
+	    (sn != NULL && !EVP_DigestUpdate(md, sn, strlen(sn) + 1)))
+		goto out;
+	objs = X509_STORE_get0_objects(SSL_CTX_get_cert_store(ctx));
+	for (i = 0; i < sk_X509_OBJECT_num(objs); i++) {
+		X509_OBJECT *o = sk_X509_OBJECT_value(objs, i);
+
+		if (X509_OBJECT_get_type(o) == X509_LU_X509) {
+			if (tlsctx_id_add_cert(md, X509_OBJECT_get0_X509(o)) ==
+			    -1)
+				goto out;
+		} else if ((crl = X509_OBJECT_get0_X509_CRL(o)) != NULL) {
+			if (!X509_CRL_digest(crl, EVP_sha256(), d, &dlen) ||
+			    !EVP_DigestUpdate(md, "c", 1) ||
+			    !EVP_DigestUpdate(md, d, dlen))
+				goto out;
+		}
+	}
+	if (!EVP_DigestUpdate(md, "|", 1) ||
+	    tlsctx_id_add_cert(md, SSL_CTX_get0_certificate(ctx)) == -1 ||
+	    !SSL_CTX_get0_chain_certs(ctx, &chain))
+		goto out;
+	for (i = 0; i < sk_X509_num(chain); i++)
+		if (tlsctx_id_add_cert(md, sk_X509_value(chain, i)) == -1)
+			goto out;
+	if (!EVP_DigestFinal_ex(md, d, &dlen) || dlen != TLSCTX_ID_LEN)
+		goto out;
+	memcpy(id, d, TLSCTX_ID_LEN);
+	ret = 0;
+out:
+	if (ret == -1)
+		ERR_clear_error();
+	EVP_MD_CTX_free(md);
+	return ret;
 }
 
 /*

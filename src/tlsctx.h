@@ -31,9 +31,23 @@ struct diag;
 SSL_CTX *tlsctx_server_new(const struct conf_listener *l, int64_t now,
     struct diag *dg);
 
-/* The client context for an upstream with tls (CA, optional client cert). */
+/*
+ * The client context for an upstream with tls (CA, optional client cert).
+ * OpenSSL caches none of its sessions: install a new-session callback
+ * (SSL_CTX_sess_set_new_cb) to keep them for resumption.
+ */
 SSL_CTX *tlsctx_upstream_new(const struct conf_upstream *u, int64_t now,
     struct diag *dg);
+
+/* Bytes of an upstream context's identity (SHA-256). */
+#define TLSCTX_ID_LEN 32
+
+/*
+ * A digest of what a resumed session of an upstream context skips: trust
+ * store, client certificate and chain, tls.server_name. Returns 0 or -1.
+ */
+int tlsctx_upstream_id(SSL_CTX *ctx, const struct conf_upstream *u,
+    unsigned char id[TLSCTX_ID_LEN]);
 
 /*
  * Drop every cached session of a server context. A reload (new CRL, new

@@ -38,6 +38,96 @@ upstream_now_ms(void)
 	return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/* Where a client SSL points back to its upstream_conn (session keeping). */
+static CRYPTO_ONCE upstream_once = CRYPTO_ONCE_STATIC_INIT;
+static int upstream_ex_index = -1;
+
+static void
+upstream_init_once(void)
+{
+	upstream_ex_index = SSL_get_ex_new_index(0, NULL, NULL, NULL, NULL);
+}
+
+/* The pool uc belongs to, or NULL when its pools were replaced. */
+static struct upstream_pool *
+upstream_pool_of(struct worker *w, uint64_t gen, size_t ui)
+{
+	if (w->pools == NULL || w->pools->gen != gen || ui >= w->pools->n)
+		return NULL;
+	return &w->pools->v[ui];
+}
+
+/* Forget the session kept for server i of pool (a no-op without one). */
+static void
+upstream_session_drop(struct upstream_pool *pool, size_t i)
+{
+	if (pool->sessions == NULL)
+		return;
+	SSL_SESSION_free(pool->sessions[i]);
+	pool->sessions[i] = NULL;
+}
+
+/*
+ * OpenSSL has a session for a connection: at the end of a TLS 1.2
+ * handshake, or for each TLS 1.3 ticket, which comes after it. Keep a copy
+ * of the latest per server, for the worker's next new connection there.
+ * A copy, because OpenSSL marks a connection's own session not resumable
+ * when the connection is freed without close_notify, as backends close.
+ * Runs in the worker thread that owns the connection. Returns 0: OpenSSL
+ * keeps its reference.
+ */
+static int
+upstream_session_new_cb(SSL *ssl, SSL_SESSION *sess)
+{
+	struct upstream_conn *uc;
+	struct upstream_pool *pool;
+	SSL_SESSION *copy;
+
+	if (upstream_ex_index < 0 ||
+	    (uc = SSL_get_ex_data(ssl, upstream_ex_index)) == NULL ||
+	    (pool = upstream_pool_of(uc->w, uc->gen, uc->ui)) == NULL ||
+	    pool->sessions == NULL)
+		return 0;
+	/* Only a backend that passed verification may skip it next time. */
+	if (SSL_get_verify_result(ssl) != X509_V_OK ||
+	    !SSL_SESSION_is_resumable(sess))
+		return 0;
+	if ((copy = SSL_SESSION_dup(sess)) == NULL) {
+		ERR_clear_error();
+		return 0;
+	}
+	SSL_SESSION_free(pool->sessions[uc->server]);
+	pool->sessions[uc->server] = copy;
+	log_debug("upstream %s: TLS session kept for resumption",
+	    uc->srv->text);
+	return 0;
+}
+
+/*
+ * Offer a copy of the session kept for uc's server on ssl, unless it
+ * expired; the kept one never belongs to a connection (see above). A
+ * backend that declines it makes a full handshake, verified as usual.
+ */
+static void
+upstream_session_offer(struct upstream_pool *pool, struct upstream_conn *uc,
+    SSL *ssl)
+{
+	SSL_SESSION *sess, *copy = NULL;
+
+	if (pool == NULL || pool->sessions == NULL ||
+	    (sess = pool->sessions[uc->server]) == NULL)
+		return;
+	if (SSL_SESSION_get_time(sess) + SSL_SESSION_get_timeout(sess) <=
+	        (long)time(NULL) ||
+	    (copy = SSL_SESSION_dup(sess)) == NULL ||
+	    !SSL_set_session(ssl, copy)) {
+		ERR_clear_error();
+		upstream_session_drop(pool, uc->server);
+	}
+	/* ssl holds its own reference now. */
+	SSL_SESSION_free(copy);
+}
+
 /* Resolve one configured server into s. Returns 0, or -1 after dg. */
 static int
 upstream_resolve(const struct conf *c, const struct conf_upstream *u,
@@ -98,8 +188,20 @@ upstream_table_new(const struct conf *c, int64_t now, struct diag *dg)
 		for (j = 0; j < u->nservers; j++)
 			(void)upstream_resolve(c, u, &u->servers[j],
 			    &d->servers[j], dg);
-		if (u->has_tls)
-			d->tls = tlsctx_upstream_new(u, now, dg);
+		if (!u->has_tls)
+			continue;
+		if ((d->tls = tlsctx_upstream_new(u, now, dg)) == NULL)
+			continue;
+		if (!CRYPTO_THREAD_run_once(&upstream_once,
+		        upstream_init_once) ||
+		    upstream_ex_index < 0 ||
+		    tlsctx_upstream_id(d->tls, u, d->tls_id) == -1) {
+			diag_error(dg, c->file, u->line, u->col,
+			    "upstream %s: cannot set up TLS session reuse",
+			    u->name);
+			continue;
+		}
+		SSL_CTX_sess_set_new_cb(d->tls, upstream_session_new_cb);
 	}
 	if (dg->nerrors > nerrors) {
 		upstream_table_free(t);
@@ -147,6 +249,12 @@ upstream_pools_new(const struct upstream_table *t, uint64_t gen)
 		        sizeof(*p->v[i].failed_until));
 		if (p->v[i].failed_until == NULL)
 			goto fail;
+		if (t->v[i].tls != NULL &&
+		    (p->v[i].sessions = calloc(t->v[i].nservers,
+		         sizeof(*p->v[i].sessions))) == NULL)
+			goto fail;
+		if (p->v[i].sessions != NULL)
+			p->v[i].nsessions = t->v[i].nservers;
 	}
 	return p;
 fail:
@@ -157,8 +265,14 @@ fail:
 static void
 upstream_conn_free(struct upstream_conn *uc)
 {
-	if (uc->bev != NULL)
+	SSL *ssl;
+
+	if (uc->bev != NULL) {
+		/* The SSL may outlive uc (deferred callbacks): unlink it. */
+		if ((ssl = bufferevent_openssl_get_ssl(uc->bev)) != NULL)
+			SSL_set_ex_data(ssl, upstream_ex_index, NULL);
 		bufferevent_free(uc->bev);
+	}
 	free(uc);
 }
 
@@ -166,7 +280,7 @@ void
 upstream_pools_free(struct upstream_pools *p)
 {
 	struct upstream_conn *uc;
-	size_t i;
+	size_t i, j;
 
 	if (p == NULL)
 		return;
@@ -175,19 +289,61 @@ upstream_pools_free(struct upstream_pools *p)
 			TAILQ_REMOVE(&p->v[i].idle, uc, entry);
 			upstream_conn_free(uc);
 		}
+		for (j = 0; j < p->v[i].nsessions; j++)
+			SSL_SESSION_free(p->v[i].sessions[j]);
+		free(p->v[i].sessions);
 		free(p->v[i].failed_until);
 	}
 	free(p->v);
 	free(p);
 }
 
-/* The pool uc belongs to, or NULL when its pools were replaced. */
-static struct upstream_pool *
-upstream_pool_of(struct worker *w, uint64_t gen, size_t ui)
+/* The server of d with the same address as s, or (size_t)-1. */
+static size_t
+upstream_server_find(const struct upstream_def *d,
+    const struct upstream_server *s)
 {
-	if (w->pools == NULL || w->pools->gen != gen || ui >= w->pools->n)
-		return NULL;
-	return &w->pools->v[ui];
+	size_t i;
+
+	for (i = 0; i < d->nservers; i++)
+		if (d->servers[i].sslen == s->sslen &&
+		    memcmp(&d->servers[i].ss, &s->ss, s->sslen) == 0 &&
+		    strcmp(d->servers[i].text, s->text) == 0)
+			return i;
+	return (size_t)-1;
+}
+
+void
+upstream_pools_adopt(struct upstream_pools *to, struct upstream_pools *from)
+{
+	const struct upstream_def *dt, *df;
+	size_t i, j, k, s;
+
+	if (to == NULL || from == NULL)
+		return;
+	for (i = 0; i < to->n; i++) {
+		dt = &to->t->v[i];
+		if (to->v[i].sessions == NULL)
+			continue;
+		for (j = 0; j < from->n; j++) {
+			df = &from->t->v[j];
+			if (strcmp(dt->conf->name, df->conf->name) == 0)
+				break;
+		}
+		/* Another CA, client certificate or name: verify anew. */
+		if (j == from->n || from->v[j].sessions == NULL ||
+		    memcmp(dt->tls_id, df->tls_id, sizeof(dt->tls_id)) != 0)
+			continue;
+		for (k = 0; k < df->nservers; k++) {
+			if (from->v[j].sessions[k] == NULL ||
+			    (s = upstream_server_find(dt, &df->servers[k])) ==
+			        (size_t)-1 ||
+			    to->v[i].sessions[s] != NULL)
+				continue;
+			to->v[i].sessions[s] = from->v[j].sessions[k];
+			from->v[j].sessions[k] = NULL;
+		}
+	}
 }
 
 /* An idle connection said something or went away: drop it. */
@@ -297,11 +453,13 @@ upstream_get(struct worker *w, const struct upstream_table *t, uint64_t gen,
 	if (d->tls != NULL) {
 		if ((ssl = SSL_new(d->tls)) == NULL ||
 		    tlsctx_upstream_prepare(ssl, d->conf, uc->srv->host) ==
-		        -1) {
+		        -1 ||
+		    !SSL_set_ex_data(ssl, upstream_ex_index, uc)) {
 			snprintf(err, errlen, "cannot set up TLS");
 			ERR_clear_error();
 			goto fail;
 		}
+		upstream_session_offer(pool, uc, ssl);
 		uc->bev = bufferevent_openssl_socket_new(w->base, -1, ssl,
 		    BUFFEREVENT_SSL_CONNECTING,
 		    BEV_OPT_CLOSE_ON_FREE | BEV_OPT_DEFER_CALLBACKS);
@@ -322,9 +480,11 @@ upstream_get(struct worker *w, const struct upstream_table *t, uint64_t gen,
 	        (int)uc->srv->sslen) == -1) {
 		snprintf(err, errlen, "connect to %s: %s", uc->srv->text,
 		    strerror(errno));
-		if (pool != NULL)
+		if (pool != NULL) {
 			pool->failed_until[server] =
 			    upstream_now_ms() + UPSTREAM_FAIL_MS;
+			upstream_session_drop(pool, server);
+		}
 		goto fail;
 	}
 	/* Heads and small bodies must not wait for Nagle. */
@@ -377,7 +537,8 @@ upstream_mark_failed(struct upstream_conn *uc)
 {
 	struct upstream_pool *pool = upstream_pool_of(uc->w, uc->gen, uc->ui);
 
-	if (pool != NULL)
-		pool->failed_until[uc->server] =
-		    upstream_now_ms() + UPSTREAM_FAIL_MS;
+	if (pool == NULL)
+		return;
+	pool->failed_until[uc->server] = upstream_now_ms() + UPSTREAM_FAIL_MS;
+	upstream_session_drop(pool, uc->server);
 }

@@ -11,6 +11,8 @@
 #include <event2/bufferevent.h>
 #include <openssl/ssl.h>
 
+#include "tlsctx.h"
+
 struct conf;
 struct conf_upstream;
 struct diag;
@@ -35,7 +37,8 @@ struct upstream_server {
 /* One upstream of the config, resolved, with its TLS client context. */
 struct upstream_def {
 	const struct conf_upstream *conf;
-	SSL_CTX *tls; /* NULL: plain HTTP */
+	SSL_CTX *tls;                        /* NULL: plain HTTP */
+	unsigned char tls_id[TLSCTX_ID_LEN]; /* tlsctx_upstream_id of tls */
 	struct upstream_server *servers;
 	size_t nservers;
 };
@@ -71,10 +74,15 @@ struct upstream_conn {
 
 TAILQ_HEAD(upstream_conn_list, upstream_conn);
 
-/* A worker's state for one upstream: round robin, failures, idle set. */
+/*
+ * A worker's state for one upstream: round robin, failures, idle set, and
+ * per server the last TLS session its handshakes gave, offered to resume.
+ */
 struct upstream_pool {
-	size_t next;           /* round robin */
-	int64_t *failed_until; /* per server, monotonic ms; 0: healthy */
+	size_t next;            /* round robin */
+	int64_t *failed_until;  /* per server, monotonic ms; 0: healthy */
+	SSL_SESSION **sessions; /* per server; NULL: none (or plain HTTP) */
+	size_t nsessions;       /* servers in sessions */
 	struct upstream_conn_list idle;
 	size_t nidle;
 };
@@ -91,6 +99,14 @@ struct upstream_pools *upstream_pools_new(const struct upstream_table *t,
     uint64_t gen);
 /* Close every idle connection and free the pools (NULL is a no-op). */
 void upstream_pools_free(struct upstream_pools *p);
+
+/*
+ * After a reload: move each TLS session kept in from to the same server
+ * (same address) of the same upstream (same name and tlsctx_upstream_id)
+ * in to. Sessions left behind are freed with from.
+ */
+void upstream_pools_adopt(struct upstream_pools *to,
+    struct upstream_pools *from);
 
 /*
  * A connection to upstream ui of table t (generation gen): an idle
@@ -117,7 +133,10 @@ struct upstream_conn *upstream_get(struct worker *w,
  */
 void upstream_release(struct upstream_conn *uc, int reusable);
 
-/* Skip uc's server for UPSTREAM_FAIL_MS (connect failed). */
+/*
+ * Skip uc's server for UPSTREAM_FAIL_MS (connect or handshake failed) and
+ * forget its TLS session: the next connection makes a full handshake.
+ */
 void upstream_mark_failed(struct upstream_conn *uc);
 
 /* Milliseconds of CLOCK_MONOTONIC. */

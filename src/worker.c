@@ -451,7 +451,10 @@ worker_check_done(struct worker *w)
 	event_base_loopexit(w->base, NULL);
 }
 
-/* Install set as the one new connections use; pools follow it. */
+/*
+ * Install set as the one new connections use; pools follow it, keeping
+ * the TLS sessions of upstreams whose TLS settings stayed as they were.
+ */
 static void
 worker_install(struct worker *w, struct worker_set *set)
 {
@@ -464,6 +467,7 @@ worker_install(struct worker *w, struct worker_set *set)
 		worker_set_unref(set);
 		return;
 	}
+	upstream_pools_adopt(p, w->pools);
 	upstream_pools_free(w->pools);
 	w->pools = p;
 	worker_set_unref(w->set);

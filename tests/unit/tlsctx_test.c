@@ -953,6 +953,58 @@ test_upstreams(void)
 	diag_clear(&dg);
 }
 
+/* Upstream identities: what a resumed session would skip must differ. */
+static const struct {
+	const char *name;
+	const char *ca, *cert, *key, *server_name;
+	int same; /* the id equals that of the first row */
+} upstream_ids[] = {
+	{ "base", "backend-ca.pem", "gateway-client.crt", "gateway-client.key",
+	    "backend.test", 1 },
+	{ "same settings, another context", "backend-ca.pem",
+	    "gateway-client.crt", "gateway-client.key", "backend.test", 1 },
+	{ "another server_name", "backend-ca.pem", "gateway-client.crt",
+	    "gateway-client.key", "localhost", 0 },
+	{ "no server_name", "backend-ca.pem", "gateway-client.crt",
+	    "gateway-client.key", NULL, 0 },
+	{ "no client certificate", "backend-ca.pem", NULL, NULL, "backend.test",
+	    0 },
+	{ "another CA", "root-ca.pem", "gateway-client.crt",
+	    "gateway-client.key", "backend.test", 0 },
+};
+
+static void
+test_upstream_ids(void)
+{
+	unsigned char base[TLSCTX_ID_LEN], id[TLSCTX_ID_LEN];
+	char bufs[4][PATHBUF];
+	struct conf_upstream u;
+	struct diag dg;
+	SSL_CTX *ctx;
+	size_t i;
+	int ok;
+
+	for (i = 0; i < nitems(upstream_ids); i++) {
+		diag_init(&dg);
+		ctx = upstream_ctx(upstream_ids[i].ca, upstream_ids[i].cert,
+		    upstream_ids[i].key, upstream_ids[i].server_name, 1, &dg,
+		    &u, bufs);
+		ok = ctx != NULL &&
+		    tlsctx_upstream_id(ctx, &u, i == 0 ? base : id) == 0;
+		if (ok && i > 0)
+			ok = (memcmp(base, id, sizeof(id)) == 0) ==
+			    upstream_ids[i].same;
+		tap_ok(ok, "upstream id: %s %s", upstream_ids[i].name,
+		    i == 0                     ? "is computed"
+		        : upstream_ids[i].same ? "is the same"
+		                               : "differs");
+		if (!ok)
+			diag_show(&dg);
+		SSL_CTX_free(ctx);
+		diag_clear(&dg);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -970,6 +1022,7 @@ main(int argc, char **argv)
 	test_protocol();
 	test_sessions();
 	test_upstreams();
+	test_upstream_ids();
 	tap_done();
 	tap_exit();
 }
