@@ -64,7 +64,7 @@ static const char *const audit_event_names[AUDIT_NEVENTS] = {
  * them. Kept here so that audit links without the policy engine; the
  * assertion breaks the build when a reason is added there.
  */
-_Static_assert(POLICY_NREASONS == 24, "audit_reason_names out of step");
+_Static_assert(POLICY_NREASONS == 25, "audit_reason_names out of step");
 static const char *const audit_reason_names[POLICY_NREASONS] = {
 	[POLICY_R_NONE] = "none",
 	[POLICY_R_OWNER] = "owner",
@@ -89,6 +89,7 @@ static const char *const audit_reason_names[POLICY_NREASONS] = {
 	[POLICY_R_PURPOSE_MISMATCH] = "purpose_mismatch",
 	[POLICY_R_CASE_REQUIRED] = "case_required",
 	[POLICY_R_RATE_LIMITED] = "rate_limited",
+	[POLICY_R_CONNECTION_LIMIT] = "connection_limit",
 	[POLICY_R_AUDIT_UNAVAILABLE] = "audit_unavailable",
 };
 

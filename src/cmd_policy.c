@@ -523,9 +523,13 @@ ptest_coverage(const struct ptest *t)
 		if (!t->cov.grant[i] && ++n)
 			printf("unexercised grant %s\n",
 			    policy_grant_at(p, i)->id);
-	/* audit_unavailable needs a failing audit log: not offline. */
+	/*
+	 * audit_unavailable needs a failing audit log, connection_limit a
+	 * department's open connections: neither happens offline.
+	 */
 	for (i = 1; i < POLICY_NREASONS; i++)
-		if (!t->cov.reason[i] && i != POLICY_R_AUDIT_UNAVAILABLE && ++n)
+		if (!t->cov.reason[i] && i != POLICY_R_AUDIT_UNAVAILABLE &&
+		    i != POLICY_R_CONNECTION_LIMIT && ++n)
 			printf("unexercised reason %s\n",
 			    policy_reason_str((enum policy_reason)i));
 	if (n == 0)
@@ -709,10 +713,18 @@ pdiff_record(struct pdiff *pd, const char *file, size_t lineno,
 	struct policy_decision d;
 	char err[256], line[POLICY_MAX_PATH + 32], path[POLICY_MAX_PATH + 1];
 	const char *nd, *nr, *ng;
+	int nodept, limit;
 
-	/* Without a department the certificate would have to be re-mapped. */
-	if (rec->has_cert && rec->department[0] == '\0' &&
-	    strcmp(rec->reason, "no_client_cert") != 0) {
+	/*
+	 * Without a department the certificate would have to be re-mapped;
+	 * a connection limit is the gateway's, not the policy's, and the
+	 * record does not say what the policy would have decided.
+	 */
+	nodept = rec->has_cert && rec->department[0] == '\0' &&
+	    strcmp(rec->reason, "no_client_cert") != 0;
+	limit = strcmp(rec->reason,
+	            policy_reason_str(POLICY_R_CONNECTION_LIMIT)) == 0;
+	if (nodept || limit) {
 		pd->skipped++;
 		return;
 	}
@@ -854,7 +866,8 @@ policy_diff(int argc, char **argv)
 		if (pdiff_file(&pd, argv[i], t) == -1)
 			goto out;
 	printf("%zu decisions re-decided, %zu would change, %zu skipped "
-	       "(no department recorded), %zu unreadable\n",
+	       "(no department recorded, or a connection limit), %zu "
+	       "unreadable\n",
 	    pd.records, pd.changed, pd.skipped, pd.bad);
 	ret = pd.bad ? 2 : pd.changed ? 1 : 0;
 out:

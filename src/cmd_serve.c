@@ -21,6 +21,7 @@
 #include "cfgset.h"
 #include "cmd.h"
 #include "conf.h"
+#include "connlim.h"
 #include "diag.h"
 #include "log.h"
 #include "metrics.h"
@@ -33,6 +34,7 @@ struct serve {
 	int debug;
 	struct event_base *base;
 	struct worker_set *set; /* the set in force */
+	struct connlim *cl;     /* connections per department, every set's */
 	struct worker_group *g;
 	struct auditlog *al;
 	unsigned nreloads;
@@ -217,7 +219,7 @@ cmd_serve_reload(struct serve *sv)
 	sv->nreloads++;
 	log_info("reload %u: loading %s", sv->nreloads, sv->path);
 	diag_init(&dg);
-	set = worker_set_load(sv->path, (int64_t)time(NULL), &dg);
+	set = worker_set_load(sv->path, (int64_t)time(NULL), sv->cl, &dg);
 	if (set != NULL &&
 	    worker_group_can_swap(sv->g, set, err, sizeof(err)) == -1) {
 		diag_error(&dg, sv->path, 0, 0, "%s", err);
@@ -366,11 +368,16 @@ cmd_serve(int argc, char **argv)
 	sigprocmask(SIG_BLOCK, &ctl, NULL);
 
 	diag_init(&dg);
-	sv.set = worker_set_load(sv.path, (int64_t)time(NULL), &dg);
+	if ((sv.cl = connlim_new()) == NULL) {
+		log_error("out of memory: not started");
+		return 1;
+	}
+	sv.set = worker_set_load(sv.path, (int64_t)time(NULL), sv.cl, &dg);
 	diag_print(&dg, stderr);
 	if (sv.set == NULL) {
 		log_error("%s: not usable: not started", sv.path);
 		diag_clear(&dg);
+		connlim_free(sv.cl);
 		return 1;
 	}
 	c = sv.set->cs->conf;
@@ -454,6 +461,8 @@ out:
 	if (sv.base != NULL)
 		event_base_free(sv.base);
 	worker_set_unref(sv.set);
+	/* Last: every connection and set that counted in it is gone. */
+	connlim_free(sv.cl);
 	metrics_free(sv.metrics);
 	diag_clear(&dg);
 	return ret;

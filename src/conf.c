@@ -118,6 +118,7 @@ static const struct ynode_key conf_limits_keys[] = {
 	{ "handshake_timeout", YNODE_STR, 0 },
 	{ "max_header_bytes", YNODE_STR, 0 },
 	{ "max_body_bytes", YNODE_STR, 0 },
+	{ "max_connections_per_department", YNODE_STR, 0 },
 	{ NULL, YNODE_ANY, 0 },
 };
 
@@ -925,6 +926,7 @@ conf_parse_limits(struct ynode_doc *d, struct conf *c, yaml_node_t *n)
 {
 	yaml_node_t *v[nitems(conf_limits_keys)];
 	struct conf_limits *lim = &c->limits;
+	int max_ok = 1;
 
 	lim->max_connections = CONF_DEFAULT_MAX_CONNECTIONS;
 	lim->header_timeout_ms = CONF_DEFAULT_HEADER_TIMEOUT_MS;
@@ -932,12 +934,13 @@ conf_parse_limits(struct ynode_doc *d, struct conf *c, yaml_node_t *n)
 	lim->handshake_timeout_ms = CONF_DEFAULT_HANDSHAKE_TIMEOUT_MS;
 	lim->max_header_bytes = CONF_DEFAULT_MAX_HEADER_BYTES;
 	lim->max_body_bytes = CONF_DEFAULT_MAX_BODY_BYTES;
+	lim->max_connections_per_department = 0;
 	if (n == NULL)
 		return;
 	(void)ynode_map(d, n, conf_limits_keys, v, "limits");
 	if (v[0] != NULL)
-		(void)ynode_uint(d, v[0], "limits.max_connections", 1,
-		    CONF_MAX_CONNECTIONS, &lim->max_connections);
+		max_ok = ynode_uint(d, v[0], "limits.max_connections", 1,
+		             CONF_MAX_CONNECTIONS, &lim->max_connections) == 0;
 	if (v[1] != NULL)
 		(void)ynode_duration(d, v[1], "limits.header_timeout",
 		    CONF_MIN_TIMEOUT_MS, CONF_MAX_HEAD_TIMEOUT_MS,
@@ -957,6 +960,18 @@ conf_parse_limits(struct ynode_doc *d, struct conf *c, yaml_node_t *n)
 	if (v[5] != NULL)
 		(void)ynode_size(d, v[5], "limits.max_body_bytes", 0,
 		    CONF_MAX_BODY_BYTES, &lim->max_body_bytes);
+	/* One department may have every connection, never more. */
+	if (v[6] != NULL &&
+	    ynode_uint(d, v[6], "limits.max_connections_per_department", 0,
+	        CONF_MAX_CONNECTIONS,
+	        &lim->max_connections_per_department) == 0 &&
+	    max_ok &&
+	    lim->max_connections_per_department > lim->max_connections)
+		ynode_error(d, v[6],
+		    "limits.max_connections_per_department: %llu is above "
+		    "limits.max_connections (%llu)",
+		    (unsigned long long)lim->max_connections_per_department,
+		    (unsigned long long)lim->max_connections);
 }
 
 static void

@@ -118,6 +118,7 @@ struct conf_limits {
 	uint64_t handshake_timeout_ms;
 	uint64_t max_header_bytes;
 	uint64_t max_body_bytes;
+	uint64_t max_connections_per_department; /* 0: no such limit */
 };
 
 struct conf {

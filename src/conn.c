@@ -28,6 +28,7 @@
 #include "cfgset.h"
 #include "conf.h"
 #include "conn.h"
+#include "connlim.h"
 #include "fwd.h"
 #include "geo.h"
 #include "http.h"
@@ -82,6 +83,9 @@ struct conn {
 	int tls_up;  /* handshake done and no TLS error since */
 	int hs_err;
 	struct peer peer;
+	/* The certificate's department, mapped once (the set is fixed). */
+	const struct policy_department *dept;
+	struct connlim_slot *dslot; /* counted against dept while open */
 	uint64_t nreq;
 	int lingering;
 	size_t lingered;
@@ -395,6 +399,9 @@ conn_close(struct conn *c, const char *reason)
 	conn_complete(c);
 	upstream_release(c->up, 0);
 	c->up = NULL;
+	if (c->dslot != NULL)
+		connlim_put(c->dslot);
+	c->dslot = NULL;
 	if (c->timer != NULL)
 		event_free(c->timer);
 	c->timer = NULL;
@@ -880,6 +887,37 @@ conn_record_decision(struct conn *c, int forward)
 }
 
 /*
+ * Map the certificate to its department once per connection, and count
+ * the connection against the department from then until it closes.
+ * Returns 0, or -1 when the department already has
+ * limits.max_connections_per_department connections.
+ */
+static int
+conn_department(struct conn *c)
+{
+	const struct policy_department *dept;
+	struct connlim_slot *slot;
+
+	if (c->dept != NULL || c->refuse != 0 || !c->peer.present)
+		return 0;
+	/* None or several: the policy denies it (unknown_department). */
+	if ((dept = policy_department_match(c->set->cs->policy, &c->peer)) ==
+	    NULL)
+		return 0;
+	slot = c->set->dept_conns[dept->index];
+	if (connlim_take(slot, c->lim->max_connections_per_department) == -1) {
+		log_debug("conn %llu: department %s has %llu connections: "
+		          "limits.max_connections_per_department reached",
+		    (unsigned long long)c->id, dept->id,
+		    (unsigned long long)connlim_count(slot));
+		return -1;
+	}
+	c->dept = dept;
+	c->dslot = slot;
+	return 0;
+}
+
+/*
  * Decide the request in c->u.req, once: policy_decide is the only judge.
  * A denial is recorded and answered at once; an allowed request waits
  * for its record to be durable before anything is forwarded.
@@ -893,8 +931,9 @@ conn_decide(struct conn *c)
 	struct policy_input *in = &c->in;
 	struct timespec ts;
 	const char *reason;
-	int status;
+	int status, over;
 
+	over = conn_department(c) == -1;
 	memset(in, 0, sizeof(*in));
 	if (req->method.ptr != NULL) {
 		in->method = req->method.ptr;
@@ -929,7 +968,18 @@ conn_decide(struct conn *c)
 	in->now_nsec = (int32_t)ts.tv_nsec;
 	in->norm = c->norm;
 	in->normsz = c->normcap;
+	in->department = c->dept;
+	/*
+	 * Over its department's connection limit, the request is still
+	 * judged for its record (resource, path), but takes no rate token.
+	 * A request that fails before the department step keeps its reason.
+	 */
+	in->dry_run = over;
 	policy_decide(p, in, &c->d);
+	if (over && c->d.department != NULL) {
+		policy_refuse(&c->d, POLICY_R_CONNECTION_LIMIT);
+		c->keep_alive = 0;
+	}
 
 	if (c->d.allow && c->refuse == 0) {
 		c->ui = c->set->res_upstream[c->d.resource->index];

@@ -37,6 +37,7 @@ static const char *const policy_reason_names[POLICY_NREASONS] = {
 	[POLICY_R_PURPOSE_MISMATCH] = "purpose_mismatch",
 	[POLICY_R_CASE_REQUIRED] = "case_required",
 	[POLICY_R_RATE_LIMITED] = "rate_limited",
+	[POLICY_R_CONNECTION_LIMIT] = "connection_limit",
 	[POLICY_R_AUDIT_UNAVAILABLE] = "audit_unavailable",
 };
 
@@ -87,6 +88,7 @@ policy_reason_status(enum policy_reason r)
 	case POLICY_R_BAD_REQUEST:
 		return 400;
 	case POLICY_R_RATE_LIMITED:
+	case POLICY_R_CONNECTION_LIMIT:
 		return 429;
 	case POLICY_R_AUDIT_UNAVAILABLE:
 		return 503;
@@ -388,6 +390,20 @@ policy_find_department(const struct policy *p, const struct peer *id,
 	*why = n == 0 ? "no department matches the certificate"
 	              : "the certificate matches several departments";
 	return NULL;
+}
+
+/*
+ * The one department a verified certificate maps to, or NULL; serve maps
+ * a connection's certificate once with it and passes the department in.
+ */
+const struct policy_department *
+policy_department_match(const struct policy *p, const struct peer *id)
+{
+	const char *why = NULL;
+
+	if (id == NULL || !id->present)
+		return NULL;
+	return policy_find_department(p, id, &why);
 }
 
 /* ---- step: resource ---- */
@@ -919,4 +935,24 @@ policy_decide(const struct policy *p, const struct policy_input *in,
 	    ? "no enforcing grant for this department and resource"
 	    : "no grant's conditions all hold";
 	policy_finish(d, POLICY_STEP_GRANT, r, 0);
+}
+
+/*
+ * Deny d for r, a gateway limit beside the policy: keep what names the
+ * request (department, resource, path), drop what only an allowed request
+ * carries, so the audit record and metrics show the limit, not a grant.
+ */
+void
+policy_refuse(struct policy_decision *d, enum policy_reason r)
+{
+	d->allow = 0;
+	d->reason = r;
+	d->status = policy_reason_status(r);
+	d->detail = NULL;
+	d->grant = NULL;
+	d->suspension = NULL;
+	d->mask = NULL;
+	d->shadow = NULL;
+	d->shadow_reason = POLICY_R_NONE;
+	d->ncandidates = 0;
 }

@@ -39,6 +39,7 @@ enum policy_reason {
 	POLICY_R_PURPOSE_MISMATCH,
 	POLICY_R_CASE_REQUIRED,
 	POLICY_R_RATE_LIMITED,
+	POLICY_R_CONNECTION_LIMIT, /* serve: the department's connections */
 	POLICY_R_AUDIT_UNAVAILABLE,
 	POLICY_NREASONS,
 };
@@ -230,6 +231,22 @@ void policy_unref(struct policy *p); /* frees at zero; NULL is a no-op */
 /* Decide one request (contract section 4.1). Thread-safe. */
 void policy_decide(const struct policy *p, const struct policy_input *in,
     struct policy_decision *d);
+
+/*
+ * The one department a verified certificate maps to (contract 4.1 step
+ * 3), or NULL: none, several, or a field a match uses is unusable. The
+ * department is borrowed from p.
+ */
+const struct policy_department *policy_department_match(const struct policy *p,
+    const struct peer *id);
+
+/*
+ * Turn d into a denial for reason r, a limit the gateway enforces beside
+ * the policy (connection_limit). What names the request stays (department,
+ * resource, normalised path and subject segment); what only an allowed
+ * request carries (grant, mask, shadow, candidates) goes.
+ */
+void policy_refuse(struct policy_decision *d, enum policy_reason r);
 
 /* Forget rate-limit state (policy tests run each case from a full bucket). */
 void policy_rate_reset(const struct policy *p);

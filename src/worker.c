@@ -25,6 +25,7 @@
 #include "cfgset.h"
 #include "conf.h"
 #include "conn.h"
+#include "connlim.h"
 #include "diag.h"
 #include "fwd.h"
 #include "log.h"
@@ -68,6 +69,7 @@ worker_set_free(struct worker_set *s)
 	free(s->server_ctx);
 	upstream_table_free(s->ups);
 	free(s->res_upstream);
+	free(s->dept_conns);
 	cfgset_free(s->cs);
 	metrics_gen_unref(s->mg);
 	explicit_bzero(&s->subject_key, sizeof(s->subject_key));
@@ -75,8 +77,10 @@ worker_set_free(struct worker_set *s)
 }
 
 struct worker_set *
-worker_set_load(const char *path, int64_t now, struct diag *dg)
+worker_set_load(const char *path, int64_t now, struct connlim *cl,
+    struct diag *dg)
 {
+	const struct policy_department *dp;
 	const struct policy_resource *r;
 	const struct conf *c;
 	struct worker_set *s;
@@ -117,6 +121,25 @@ worker_set_load(const char *path, int64_t now, struct diag *dg)
 			    "policy resource \"%s\": upstream \"%s\" is not "
 			    "defined under upstreams",
 			    r->id, r->upstream != NULL ? r->upstream : "");
+	}
+	/*
+	 * Each department's connection counter, by id: the table outlives
+	 * every set, so counts carry over a reload.
+	 */
+	s->ndepts = policy_ndepartments(s->cs->policy);
+	s->dept_conns = xcalloc(s->ndepts + 1, sizeof(*s->dept_conns));
+	for (i = 0; i < s->ndepts; i++) {
+		dp = policy_department_at(s->cs->policy, i);
+		if (dp->index != i)
+			diag_error(dg, c->file, 0, 0,
+			    "policy department \"%s\": index mismatch", dp->id);
+		else if ((s->dept_conns[i] = connlim_slot_get(cl, dp->id)) ==
+		    NULL)
+			diag_error(dg, c->file, 0, 0,
+			    "policy department \"%s\": no connection counter "
+			    "(more than %d department ids since start, or out "
+			    "of memory)",
+			    dp->id, CONNLIM_MAX_SLOTS);
 	}
 	if (c->has_audit && c->audit.subject_key != NULL) {
 		if (audit_subject_key_load(&s->subject_key,

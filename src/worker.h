@@ -21,6 +21,8 @@ struct metrics_gen;
 struct metrics_shard;
 struct cfgset;
 struct conn;
+struct connlim;
+struct connlim_slot;
 struct diag;
 struct event;
 struct event_base;
@@ -57,16 +59,21 @@ struct worker_set {
 	int have_subject_key;
 	struct audit_subject_key subject_key;
 	struct metrics_gen *mg; /* label ids for metrics */
+	/* per policy department index: its open connections (serve's table) */
+	struct connlim_slot **dept_conns;
+	size_t ndepts;
 };
 
 /*
  * Load the config at path and everything serve needs from it: the
  * cfgset, listener TLS contexts, resolved upstreams with their TLS
- * contexts, each resource's upstream, and the audit subject key. Returns
- * a set with one reference, or NULL with every problem in dg.
+ * contexts, each resource's upstream, the audit subject key, and each
+ * department's connection counter in cl (found by id: a department that
+ * stays across a reload keeps its count; cl must outlive the set).
+ * Returns a set with one reference, or NULL with every problem in dg.
  */
 struct worker_set *worker_set_load(const char *path, int64_t now,
-    struct diag *dg);
+    struct connlim *cl, struct diag *dg);
 void worker_set_ref(struct worker_set *s);
 void worker_set_unref(struct worker_set *s); /* frees at zero; NULL ok */
 

@@ -127,6 +127,28 @@ static const struct {
 	    "limits:\n  max_header_bytes: 10\n  idle_timeout: 5\n"
 	    "  max_connections: x\n",
 	    4, 1, "2:10: workers: 0 is out of range (1 to 256)" },
+	{ "per-department connections up to max_connections",
+	    "policy: policy.yaml\n" LISTENER "limits:\n  max_connections: 100\n"
+	    "  max_connections_per_department: 100\n",
+	    0, 1, NULL },
+	{ "per-department connections above max_connections",
+	    "policy: policy.yaml\n" LISTENER "limits:\n  max_connections: 100\n"
+	    "  max_connections_per_department: 101\n",
+	    1, 1,
+	    "11:35: limits.max_connections_per_department: 101 is above "
+	    "limits.max_connections (100)" },
+	{ "per-department connections above the default max_connections",
+	    "policy: policy.yaml\n" LISTENER
+	    "limits:\n  max_connections_per_department: 10001\n",
+	    1, 1,
+	    "10:35: limits.max_connections_per_department: 10001 is above "
+	    "limits.max_connections (10000)" },
+	{ "per-department connections not a number",
+	    "policy: policy.yaml\n" LISTENER
+	    "limits:\n  max_connections_per_department: -1\n",
+	    1, 1,
+	    "10:35: limits.max_connections_per_department: \"-1\" is not a "
+	    "whole number" },
 	{ "workers not a number",
 	    "policy: policy.yaml\nworkers: many\n" LISTENER, 1, 1,
 	    "2:10: workers: \"many\" is not auto or a number from 1 to 256" },
@@ -402,7 +424,8 @@ conf_test_defaults(void)
 	        c->limits.handshake_timeout_ms ==
 	            CONF_DEFAULT_HANDSHAKE_TIMEOUT_MS &&
 	        c->limits.max_header_bytes == CONF_DEFAULT_MAX_HEADER_BYTES &&
-	        c->limits.max_body_bytes == CONF_DEFAULT_MAX_BODY_BYTES,
+	        c->limits.max_body_bytes == CONF_DEFAULT_MAX_BODY_BYTES &&
+	        c->limits.max_connections_per_department == 0,
 	    "defaults: limits");
 	tap_streq(c->timezone, CONF_DEFAULT_TIMEZONE, "defaults: timezone");
 	tap_ok(c->timezone_line == 0, "defaults: timezone has no position");

@@ -312,6 +312,84 @@ run_row(struct policy *p, const struct row *r)
 		    "%s: grant", r->name);
 }
 
+/*
+ * What serve does for limits.max_connections_per_department: map the
+ * certificate once, judge without taking rate tokens, then refuse.
+ */
+static void
+connection_limit_checks(struct policy *p)
+{
+	static const struct row hr = { "hr", "HR", NULL, NULL, "1", NULL, 0,
+		"CN", "hr-net", "GET /psb/v1/persons/1", "pension", "C1", 0, 1,
+		"grant", "G-1", 200 };
+	static const struct row other = { "other", "Other", NULL, NULL, "1",
+		NULL, 0, "CN", NULL, "GET /open/x", NULL, NULL, 0, 1,
+		"unknown_department", NULL, 403 };
+	const struct policy_department *dept;
+	enum policy_reason r = POLICY_R_NONE;
+	struct policy_input in;
+	struct policy_decision d;
+	struct peer id;
+	char norm[256];
+	int i, all = 1;
+
+	tap_streq(policy_reason_str(POLICY_R_CONNECTION_LIMIT),
+	    "connection_limit", "connection_limit: its name");
+	tap_ok(policy_reason_parse("connection_limit", &r) == 0 &&
+	        r == POLICY_R_CONNECTION_LIMIT &&
+	        policy_reason_status(r) == 429,
+	    "connection_limit: parses back, status 429");
+
+	row_peer(&other, &id);
+	tap_ok(policy_department_match(p, &id) == NULL,
+	    "department match: none for an unknown organisation");
+	memset(&id, 0, sizeof(id));
+	tap_ok(policy_department_match(p, &id) == NULL,
+	    "department match: none without a certificate");
+	row_peer(&hr, &id);
+	dept = policy_department_match(p, &id);
+	tap_ok(dept != NULL && strcmp(dept->id, "hr") == 0,
+	    "department match: HR certificate is hr");
+
+	memset(&in, 0, sizeof(in));
+	in.method = "GET";
+	in.method_len = 3;
+	in.path = "/psb/v1/persons/1";
+	in.path_len = strlen(in.path);
+	in.peer = &id;
+	in.country = "CN";
+	in.zone = "hr-net";
+	in.purpose = "pension";
+	in.purpose_len = strlen(in.purpose);
+	in.case_id = "C1";
+	in.case_len = 2;
+	in.now_sec = T_DAY;
+	in.norm = norm;
+	in.normsz = sizeof(norm);
+	in.department = dept;
+	in.dry_run = 1;
+	policy_rate_reset(p);
+	/* The grant allows two at once: dry runs take none of them. */
+	for (i = 0; i < 5; i++) {
+		policy_decide(p, &in, &d);
+		all &= d.allow && d.reason == POLICY_R_GRANT;
+	}
+	tap_ok(all, "connection_limit: judged requests take no rate token");
+	policy_refuse(&d, POLICY_R_CONNECTION_LIMIT);
+	tap_ok(!d.allow && d.reason == POLICY_R_CONNECTION_LIMIT &&
+	        d.status == 429 && d.grant == NULL && d.mask == NULL &&
+	        d.shadow == NULL && d.ncandidates == 0,
+	    "connection_limit: refused, no grant, mask or shadow left");
+	tap_ok(d.department == dept && d.resource != NULL &&
+	        strcmp(d.resource->id, "persons") == 0 && d.norm_len > 0 &&
+	        d.subject_len > 0,
+	    "connection_limit: department, resource and path kept");
+	in.dry_run = 0;
+	policy_decide(p, &in, &d);
+	policy_decide(p, &in, &d);
+	tap_ok(d.allow, "connection_limit: the rate is still whole after");
+}
+
 static char *
 write_tmp(const char *text)
 {
@@ -437,6 +515,7 @@ main(void)
 	diag_clear(&dg);
 	for (i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
 		run_row(p, &rows[i]);
+	connection_limit_checks(p);
 	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		struct policy *q;
 
