@@ -95,6 +95,19 @@ void auditlog_notify_free(struct auditlog_notify *n);
 int auditlog_submit(struct auditlog *l, struct auditlog_req *r);
 
 /*
+ * Submit a list of records (linked by next) in order; returns those
+ * refused as auditlog_submit would refuse them (linked by next), for
+ * the caller to answer 503 at once. With audit.sync write and the
+ * writer idle, the records are sealed and written on the caller's
+ * thread, sparing a thread hand-off; otherwise they are queued. Either
+ * way each accepted record comes back through its notify queue. Never
+ * waits for the writer (a rare file found deleted or truncated under it
+ * is replaced on the thread that finds it).
+ */
+struct auditlog_req *auditlog_submit_list(struct auditlog *l,
+    struct auditlog_req *list);
+
+/*
  * Submit a lifecycle record (e.g. "policy_loaded") with body as in
  * struct auditlog_req, and wait until it is durable (0) or has failed
  * (-1). For the main thread; never from the writer's done callbacks.

@@ -429,6 +429,11 @@ conn_close(struct conn *c, const char *reason)
 	if (c->held != NULL)
 		evbuffer_free(c->held);
 	c->held = NULL;
+	if (w->stage_conn == c) {
+		/* Like the output buffer freed above: never sent. */
+		evbuffer_drain(w->stage, evbuffer_get_length(w->stage));
+		w->stage_conn = NULL;
+	}
 	TAILQ_REMOVE(&w->conns, c, entry);
 	w->nconns--;
 	if (w->ms != NULL)
@@ -1371,11 +1376,71 @@ conn_body_up(struct conn *c)
 	return 0;
 }
 
+/*
+ * Where response bytes for the client go: the worker's stage while an
+ * upstream callback gathers c's response (conn_stage_begin), else the
+ * client's output buffer.
+ */
+static struct evbuffer *
+conn_client_out(struct conn *c)
+{
+	if (c->w->stage_conn == c)
+		return c->w->stage;
+	return bufferevent_get_output(c->bev);
+}
+
+/* Gather what this callback answers c, if nothing is queued before it. */
+static void
+conn_stage_begin(struct conn *c)
+{
+	if (c->w->stage_conn == NULL &&
+	    evbuffer_get_length(bufferevent_get_output(c->bev)) == 0)
+		c->w->stage_conn = c;
+}
+
+/*
+ * Send what was gathered for c. With the client's output buffer empty
+ * it goes straight to SSL_write: libevent's TLS bufferevent would only
+ * arm a write event and write on the next loop turn, which costs two
+ * epoll_ctl and an epoll_wait per response. What the socket does not
+ * take (or all of it, on any error) goes through the bufferevent, which
+ * retries the write with the same bytes first, as OpenSSL requires,
+ * and reports errors as usual.
+ */
+static void
+conn_stage_end(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct evbuffer *out;
+	unsigned char *p;
+	size_t n;
+	int rc;
+
+	if (w->stage_conn != c)
+		return;
+	w->stage_conn = NULL;
+	if ((n = evbuffer_get_length(w->stage)) == 0)
+		return;
+	out = bufferevent_get_output(c->bev);
+	if (evbuffer_get_length(out) == 0 && n <= CONN_DIRECT_MAX &&
+	    (bufferevent_get_enabled(c->bev) & EV_WRITE) != 0 &&
+	    (p = evbuffer_pullup(w->stage, (ev_ssize_t)n)) != NULL) {
+		ERR_clear_error();
+		rc = SSL_write(c->ssl, p, (int)n);
+		if (rc > 0)
+			evbuffer_drain(w->stage, (size_t)rc);
+		else
+			ERR_clear_error();
+	}
+	if (evbuffer_get_length(w->stage) > 0)
+		evbuffer_add_buffer(out, w->stage);
+}
+
 /* Write the client's response head; fr says how the body goes. */
 static int
 conn_resp_write_head(struct conn *c, enum fwd_framing fr, uint64_t length)
 {
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = conn_client_out(c);
 	struct evbuffer_iovec vec;
 	struct fwd_out o;
 	size_t bound = c->rhlen + FWD_EXTRA;
@@ -1546,7 +1611,7 @@ static int
 conn_resp_body(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
-	struct evbuffer *out = bufferevent_get_output(c->bev);
+	struct evbuffer *out = conn_client_out(c);
 	struct evbuffer *dst = c->masking ? c->mbuf : out;
 	struct evbuffer_iovec v;
 	size_t avail, n, consumed, doff, dlen;
@@ -1644,6 +1709,7 @@ conn_resp_done(struct conn *c)
 	size_t len, mlen = 0, changed = 0;
 	int reusable;
 
+	conn_stage_end(c);
 	c->resp = CONN_RESP_DONE;
 	reusable = c->up_keep && c->req_done && !c->req_cut;
 	upstream_release(c->up, reusable);
@@ -1873,16 +1939,18 @@ static void
 conn_up_read_cb(struct bufferevent *bev, void *arg)
 {
 	struct conn *c = arg;
+	struct worker *w = c->w;
 
 	if (c->state != CONN_RELAY)
 		return;
-	if (c->resp == CONN_RESP_HEAD) {
+	conn_stage_begin(c);
+	if (c->resp == CONN_RESP_HEAD)
 		conn_resp_head(c);
-		if (c->state != CONN_RELAY || c->resp != CONN_RESP_BODY)
-			return;
-	}
-	if (c->resp == CONN_RESP_BODY)
+	if (c->state == CONN_RELAY && c->resp == CONN_RESP_BODY)
 		(void)conn_resp_body(c);
+	/* c may be closed (and freed) by now: conn_close unstages it. */
+	if (w->stage_conn == c)
+		conn_stage_end(c);
 }
 
 static void

@@ -14,6 +14,7 @@ struct worker;
 #define CONN_LINGER_MAX (256 * 1024) /* bytes discarded while lingering */
 #define CONN_MAX_RETRIES 2           /* other servers tried per request */
 #define CONN_COALESCE 4096 /* body bytes copied behind a head, not moved */
+#define CONN_DIRECT_MAX (16 * 1024) /* staged bytes sent at once, at most */
 
 /*
  * The states of a connection; conn_set_state() is the only writer and

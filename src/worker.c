@@ -16,6 +16,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include <event2/buffer.h>
 #include <event2/event.h>
 #include <event2/listener.h>
 #include <openssl/rand.h>
@@ -640,12 +641,11 @@ worker_flush_cb(evutil_socket_t fd, short what, void *arg)
 	r = w->batch;
 	w->batch = NULL;
 	w->batch_tail = &w->batch;
-	for (; r != NULL; r = next) {
+	/* Refused (failing trail, full queue): said as a failure. */
+	for (r = auditlog_submit_list(w->g->al, r); r != NULL; r = next) {
 		next = r->next;
-		r->next = NULL; /* Refused (failing trail, full queue): said as
-		                   a failure. */
-		if (auditlog_submit(w->g->al, r) == -1)
-			worker_rec_done(r, 0);
+		r->next = NULL;
+		worker_rec_done(r, 0);
 	}
 	worker_check_done(w);
 }
@@ -785,6 +785,7 @@ worker_init(struct worker *w, char *err, size_t errlen)
 	    (w->retry_ev = evtimer_new(w->base, worker_retry_cb, w)) == NULL ||
 	    (w->notify = auditlog_notify_new(w->base)) == NULL ||
 	    (w->md = EVP_MD_CTX_new()) == NULL ||
+	    (w->stage = evbuffer_new()) == NULL ||
 	    (w->abmem = malloc(AUDIT_BODY_MAX)) == NULL ||
 	    (w->pools = upstream_pools_new(w->set->ups, w->set->gen)) == NULL) {
 		snprintf(err, errlen, "worker %zu: out of memory", w->id);
@@ -991,6 +992,8 @@ worker_free(struct worker *w)
 	if (w->base != NULL)
 		event_base_free(w->base);
 	EVP_MD_CTX_free(w->md);
+	if (w->stage != NULL)
+		evbuffer_free(w->stage);
 	free(w->abmem);
 	free(w->scratch);
 	worker_set_unref(w->inbox_set);

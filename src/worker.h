@@ -142,6 +142,12 @@ struct worker {
 	int forced;    /* drain time over: every connection closed */
 	char *scratch; /* a request head built before it is sent */
 	size_t scratchsz;
+	/*
+	 * A response on its way to the client, gathered while one upstream
+	 * callback runs, then written with one SSL_write (conn.c).
+	 */
+	struct evbuffer *stage;
+	struct conn *stage_conn; /* whose bytes stage holds; NULL: none */
 
 	pthread_mutex_t mtx;
 	struct worker_set *inbox_set;
