@@ -82,7 +82,7 @@ struct conn {
 	int sni_bad; /* SNI too long to compare: every request is 421 */
 	int tls_up;  /* handshake done and no TLS error since */
 	int hs_err;
-	struct peer peer;
+	struct peer *peer; /* trimmed heap copy; NULL: no certificate */
 	/* The certificate's department, mapped once (the set is fixed). */
 	const struct policy_department *dept;
 	struct connlim_slot *dslot; /* counted against dept while open */
@@ -336,9 +336,19 @@ conn_reserve(struct conn *c, size_t n)
 	return 0;
 }
 
+/* "No certificate": a zero-filled identity (peer.h). */
+static const struct peer conn_no_peer;
+
+static const struct peer *
+conn_peer(const struct conn *c)
+{
+	return c->peer != NULL ? c->peer : &conn_no_peer;
+}
+
 static void
 conn_free(struct conn *c)
 {
+	free(c->peer);
 	free(c->hbuf);
 	free(c->norm);
 	free(c);
@@ -695,11 +705,20 @@ conn_handshake_done(struct conn *c)
 			conn_close(c, "certificate not verified");
 			return;
 		}
-		if (peer_from_cert(cert, &c->peer, err, sizeof(err)) == -1) {
+		if (peer_from_cert(cert, &c->w->peer, err, sizeof(err)) == -1) {
 			log_info(
 			    "conn %llu: handshake: certificate unusable: %s",
 			    (unsigned long long)c->id, err);
 			conn_close(c, "certificate unusable");
+			return;
+		}
+		/*
+		 * Kept for the connection's life: only the arena's used
+		 * bytes, not all PEER_ARENA of them (memory per idle
+		 * connection).
+		 */
+		if ((c->peer = peer_dup(&c->w->peer)) == NULL) {
+			conn_close(c, "out of memory");
 			return;
 		}
 	}
@@ -710,7 +729,7 @@ conn_handshake_done(struct conn *c)
 	log_debug("conn %llu: %s %s%s, %s", (unsigned long long)c->id,
 	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
 	    SSL_session_reused(c->ssl) ? " (resumed)" : "",
-	    c->peer.present ? peer_str(&c->peer, c->peer.dn)
+	    c->peer != NULL ? peer_str(c->peer, c->peer->dn)
 	                    : "no client certificate");
 	c->tls_up = 1;
 	conn_set_state(c, CONN_READ_HEAD);
@@ -875,7 +894,7 @@ conn_record_decision(struct conn *c, int forward)
 	    ? policy_level_str(p, c->d.resource->classification)
 	    : NULL;
 	ad.client = &cl;
-	ad.peer = &c->peer;
+	ad.peer = conn_peer(c);
 	ad.req = &rq;
 	ad.d = &c->d;
 	ad.subject_key = c->set->have_subject_key ? &c->set->subject_key : NULL;
@@ -903,10 +922,10 @@ conn_department(struct conn *c)
 	const struct policy_department *dept;
 	struct connlim_slot *slot;
 
-	if (c->dept != NULL || c->refuse != 0 || !c->peer.present)
+	if (c->dept != NULL || c->refuse != 0 || c->peer == NULL)
 		return 0;
 	/* None or several: the policy denies it (unknown_department). */
-	if ((dept = policy_department_match(c->set->cs->policy, &c->peer)) ==
+	if ((dept = policy_department_match(c->set->cs->policy, c->peer)) ==
 	    NULL)
 		return 0;
 	slot = c->set->dept_conns[dept->index];
@@ -951,7 +970,7 @@ conn_decide(struct conn *c)
 	} else
 		in->path = "";
 	in->malformed = c->refuse != 0;
-	in->peer = &c->peer;
+	in->peer = conn_peer(c);
 	in->cert_optional =
 	    c->lconf->tls.client_auth == CONF_CLIENT_AUTH_OPTIONAL;
 	in->country = c->geo.country[0] != '\0' ? c->geo.country : NULL;
@@ -1174,9 +1193,9 @@ conn_up_ready(struct conn *c)
 	id.request_id = c->rid;
 	if (c->d.department != NULL)
 		id.department = c->d.department->id;
-	if (c->peer.present) {
-		id.subject_dn = peer_str(&c->peer, c->peer.dn);
-		id.serial = peer_str(&c->peer, c->peer.serial);
+	if (c->peer != NULL) {
+		id.subject_dn = peer_str(c->peer, c->peer->dn);
+		id.serial = peer_str(c->peer, c->peer->serial);
 	}
 	id.resource = c->d.resource->id;
 	if (c->d.grant != NULL && c->d.reason == POLICY_R_GRANT)

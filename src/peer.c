@@ -1,8 +1,10 @@
 /* peer.c - a client's certificate identity as plain data (pure: libcrypto). */
 #include "config.h"
 
+#include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <openssl/asn1.h>
@@ -98,6 +100,19 @@ peer_attr_parse(const char *name, enum peer_attr *out)
 		}
 	}
 	return -1;
+}
+
+struct peer *
+peer_dup(const struct peer *p)
+{
+	size_t used = p->arena_used < PEER_ARENA ? p->arena_used : PEER_ARENA;
+	size_t n = offsetof(struct peer, arena) + used;
+	struct peer *q;
+
+	if ((q = malloc(n)) == NULL)
+		return NULL;
+	memcpy(q, p, n);
+	return q;
 }
 
 /* Free arena bytes, including the one a string's NUL needs. */

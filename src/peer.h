@@ -87,6 +87,15 @@ const char *peer_attr_name(enum peer_attr a);
 int peer_attr_parse(const char *name, enum peer_attr *out);
 
 /*
+ * A heap copy of p that holds only the arena bytes in use (a struct peer
+ * is mostly arena), for identities kept a long time; free(3) it. The
+ * copy is shorter than sizeof(struct peer): read it through its fields
+ * and peer_str() only, never copy it whole or put into it. NULL when
+ * out of memory.
+ */
+struct peer *peer_dup(const struct peer *p);
+
+/*
  * Copy len bytes of s into p's arena as a NUL-terminated string. Returns 0,
  * or -1 when the arena is full or s holds a NUL (the caller marks the field
  * unusable); out is then the empty string.

@@ -14,6 +14,7 @@
 
 #include "audit.h"
 #include "auditlog.h"
+#include "peer.h"
 
 struct auditlog;
 struct metrics;
@@ -148,6 +149,7 @@ struct worker {
 	 */
 	struct evbuffer *stage;
 	struct conn *stage_conn; /* whose bytes stage holds; NULL: none */
+	struct peer peer; /* scratch: a certificate read before peer_dup */
 
 	pthread_mutex_t mtx;
 	struct worker_set *inbox_set;
