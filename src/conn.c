@@ -27,6 +27,7 @@
 #include "audit.h"
 #include "cfgset.h"
 #include "conf.h"
+#include "compat.h"
 #include "conn.h"
 #include "connlim.h"
 #include "fwd.h"
@@ -44,6 +45,8 @@
 
 #define CONN_MAX_SNI 255
 #define CONN_HBUF_MIN 1024
+#define CONN_HBUF_KEEP 8192   /* a pooled head buffer larger is freed */
+#define CONN_REQ_POOL_MAX 128 /* request buffers a worker keeps */
 
 /* How a failed upstream attempt may be retried. */
 #define CONN_RETRY_NONE 0
@@ -55,6 +58,23 @@ enum conn_resp {
 	CONN_RESP_HEAD = 0,
 	CONN_RESP_BODY,
 	CONN_RESP_DONE,
+};
+
+/*
+ * What only a request in progress needs: the parsed head and the copy
+ * its spans point into. An idle keep-alive connection holds none; they
+ * come from a per-worker pool (conn_req_take, conn_req_put).
+ */
+struct conn_req {
+	union {
+		struct http_request req;
+		struct http_response res; /* once the request head went up */
+	} u;
+	char *hbuf; /* copy of the head being parsed; spans point here */
+	size_t hcap;
+	char *norm; /* canonical path, hcap + 1 bytes */
+	size_t normcap;
+	struct conn_req *next; /* in the pool */
 };
 
 struct conn {
@@ -90,20 +110,13 @@ struct conn {
 	int lingering;
 	size_t lingered;
 
-	/* Reused from request to request. */
-	char *hbuf; /* copy of the head being parsed; spans point here */
-	size_t hcap;
-	char *norm; /* canonical path, hcap + 1 bytes */
-	size_t normcap;
+	/* A request's buffers, from its first byte until the line idles. */
+	struct conn_req *rq;
 	struct evbuffer *mbuf; /* a body collected for masking */
 	struct evbuffer *held; /* head held until a chunked body starts well */
 	struct http_limits hlim, rlim;
 
 	/* The current request. */
-	union {
-		struct http_request req;
-		struct http_response res; /* once the request head went up */
-	} u;
 	size_t hlen; /* request head bytes; 0 when it did not parse */
 	size_t rhlen;
 	struct policy_input in;
@@ -149,6 +162,7 @@ struct conn {
 static atomic_uint_fast64_t conn_next_id;
 
 static void conn_client_read_cb(struct bufferevent *, void *);
+static void conn_req_put(struct conn *c);
 static void conn_client_write_cb(struct bufferevent *, void *);
 static void conn_client_event_cb(struct bufferevent *, short, void *);
 static void conn_up_read_cb(struct bufferevent *, void *);
@@ -259,6 +273,9 @@ conn_set_state(struct conn *c, enum conn_state next)
 			conn_timer(c, c->lim->handshake_timeout_ms);
 		break;
 	case CONN_IDLE:
+		/* Between requests: the buffers go back to the pool. */
+		conn_req_put(c);
+		FALLTHROUGH;
 	case CONN_READ_HEAD:
 		bufferevent_setcb(c->bev, conn_client_read_cb,
 		    conn_client_write_cb, conn_client_event_cb, c);
@@ -314,25 +331,90 @@ conn_set_state(struct conn *c, enum conn_state next)
 	}
 }
 
+/* The request buffers for c, from the pool. 0, or -1: out of memory. */
+static int
+conn_req_take(struct conn *c)
+{
+	struct worker *w = c->w;
+
+	if (c->rq != NULL)
+		return 0;
+	if ((c->rq = w->free_reqs) != NULL) {
+		w->free_reqs = c->rq->next;
+		w->nfree_reqs--;
+	} else if ((c->rq = calloc(1, sizeof(*c->rq))) == NULL)
+		return -1;
+	c->rq->next = NULL;
+	return 0;
+}
+
+static void
+conn_req_free(struct conn_req *rq)
+{
+	free(rq->hbuf);
+	free(rq->norm);
+	free(rq);
+}
+
+/* Back to the pool (keeping buffers of the usual size), or freed. */
+static void
+conn_req_put(struct conn *c)
+{
+	struct worker *w = c->w;
+	struct conn_req *rq = c->rq;
+
+	if (rq == NULL)
+		return;
+	c->rq = NULL;
+	if (w->nfree_reqs >= CONN_REQ_POOL_MAX) {
+		conn_req_free(rq);
+		return;
+	}
+	if (rq->hcap > CONN_HBUF_KEEP) {
+		free(rq->hbuf);
+		free(rq->norm);
+		rq->hbuf = rq->norm = NULL;
+		rq->hcap = rq->normcap = 0;
+	}
+	rq->next = w->free_reqs;
+	w->free_reqs = rq;
+	w->nfree_reqs++;
+}
+
+void
+conn_pool_free(struct worker *w)
+{
+	struct conn_req *rq;
+
+	while ((rq = w->free_reqs) != NULL) {
+		w->free_reqs = rq->next;
+		conn_req_free(rq);
+	}
+	w->nfree_reqs = 0;
+}
+
 /* Make room for a head of n bytes and its canonical path. */
 static int
 conn_reserve(struct conn *c, size_t n)
 {
 	char *h, *p;
-	size_t cap = c->hcap ? c->hcap : CONN_HBUF_MIN;
+	size_t cap;
 
-	if (n <= c->hcap)
+	if (conn_req_take(c) == -1)
+		return -1;
+	cap = c->rq->hcap ? c->rq->hcap : CONN_HBUF_MIN;
+	if (n <= c->rq->hcap)
 		return 0;
 	while (cap < n)
 		cap *= 2;
-	if ((h = realloc(c->hbuf, cap)) == NULL)
+	if ((h = realloc(c->rq->hbuf, cap)) == NULL)
 		return -1;
-	c->hbuf = h;
-	if ((p = realloc(c->norm, cap + 1)) == NULL)
+	c->rq->hbuf = h;
+	if ((p = realloc(c->rq->norm, cap + 1)) == NULL)
 		return -1;
-	c->norm = p;
-	c->hcap = cap;
-	c->normcap = cap + 1;
+	c->rq->norm = p;
+	c->rq->hcap = cap;
+	c->rq->normcap = cap + 1;
 	return 0;
 }
 
@@ -349,8 +431,7 @@ static void
 conn_free(struct conn *c)
 {
 	free(c->peer);
-	free(c->hbuf);
-	free(c->norm);
+	conn_req_put(c);
 	free(c);
 }
 
@@ -798,7 +879,7 @@ conn_span_caseeq(struct http_span s, const char *z)
 static int
 conn_authority_ours(struct conn *c)
 {
-	const struct http_request *req = &c->u.req;
+	const struct http_request *req = &c->rq->u.req;
 	char host[CONN_MAX_SNI + 1];
 	X509 *own;
 	int ok;
@@ -820,7 +901,7 @@ conn_authority_ours(struct conn *c)
 static void
 conn_check_request(struct conn *c)
 {
-	const struct http_request *req = &c->u.req;
+	const struct http_request *req = &c->rq->u.req;
 
 	c->v10 = req->version_minor == 0;
 	c->is_head = http_span_eq(req->method, "HEAD");
@@ -847,7 +928,7 @@ static int
 conn_record_decision(struct conn *c, int forward)
 {
 	const struct policy *p = c->set->cs->policy;
-	const struct http_request *req = &c->u.req;
+	const struct http_request *req = &c->rq->u.req;
 	const struct http_header *h;
 	struct audit_client cl;
 	struct audit_request rq;
@@ -866,7 +947,7 @@ conn_record_decision(struct conn *c, int forward)
 	rq.host = req->host.ptr;
 	rq.host_len = req->host.len;
 	if (c->d.norm_len > 0) {
-		rq.path = c->norm;
+		rq.path = c->rq->norm;
 		rq.path_len = c->d.norm_len;
 	} else {
 		rq.path = req->path.ptr;
@@ -942,7 +1023,7 @@ conn_department(struct conn *c)
 }
 
 /*
- * Decide the request in c->u.req, once: policy_decide is the only judge.
+ * Decide the request in c->rq->u.req, once: policy_decide is the only judge.
  * A denial is recorded and answered at once; an allowed request waits
  * for its record to be durable before anything is forwarded.
  */
@@ -950,7 +1031,7 @@ static void
 conn_decide(struct conn *c)
 {
 	const struct policy *p = c->set->cs->policy;
-	const struct http_request *req = &c->u.req;
+	const struct http_request *req = &c->rq->u.req;
 	const struct http_header *h;
 	struct policy_input *in = &c->in;
 	struct timespec ts;
@@ -990,8 +1071,8 @@ conn_decide(struct conn *c)
 	clock_gettime(CLOCK_REALTIME, &ts);
 	in->now_sec = ts.tv_sec;
 	in->now_nsec = (int32_t)ts.tv_nsec;
-	in->norm = c->norm;
-	in->normsz = c->normcap;
+	in->norm = c->rq->norm;
+	in->normsz = c->rq->normcap;
 	in->department = c->dept;
 	/*
 	 * Over its department's connection limit, the request is still
@@ -1036,7 +1117,7 @@ conn_decide(struct conn *c)
 	    (int)(c->d.norm_len > 0       ? c->d.norm_len
 	            : req->path.len < 256 ? req->path.len
 	                                  : 256),
-	    c->d.norm_len > 0           ? c->norm
+	    c->d.norm_len > 0           ? c->rq->norm
 	        : req->path.ptr != NULL ? req->path.ptr
 	                                : "",
 	    c->ip, c->geo.country[0] != '\0' ? c->geo.country : "-",
@@ -1071,17 +1152,18 @@ conn_head(struct conn *c)
 		return;
 	}
 	/* A copy, so the spans survive while the evbuffer moves on. */
-	if (evbuffer_copyout(in, c->hbuf, n) != (ev_ssize_t)n) {
+	if (evbuffer_copyout(in, c->rq->hbuf, n) != (ev_ssize_t)n) {
 		conn_close(c, "evbuffer_copyout failed");
 		return;
 	}
-	rc = http_parse_request(c->hbuf, n, &c->u.req, &c->hlim);
+	rc = http_parse_request(c->rq->hbuf, n, &c->rq->u.req, &c->hlim);
 	if (rc == HTTP_PARTIAL)
 		return;
 	conn_request_begin(c);
 	if (rc < 0) {
 		conn_refuse(c, rc == HTTP_TOO_LARGE ? 431 : 400, "bad_request",
-		    c->u.req.error != NULL ? c->u.req.error : "malformed");
+		    c->rq->u.req.error != NULL ? c->rq->u.req.error
+		                               : "malformed");
 	} else {
 		c->hlen = (size_t)rc;
 		evbuffer_drain(in, (size_t)rc);
@@ -1214,7 +1296,7 @@ conn_up_ready(struct conn *c)
 		return;
 	}
 	fwd_out_init(&o, head, bound);
-	if (fwd_request_head(&o, &c->u.req, c->norm, c->d.norm_len, &id,
+	if (fwd_request_head(&o, &c->rq->u.req, c->rq->norm, c->d.norm_len, &id,
 	        srv->text) == -1) {
 		conn_up_failed(c, "request head does not fit", CONN_RETRY_NONE);
 		return;
@@ -1253,7 +1335,7 @@ conn_up_ready(struct conn *c)
 
 	switch (c->req_body) {
 	case HTTP_BODY_LENGTH:
-		c->req_left = c->u.req.f.content_length;
+		c->req_left = c->rq->u.req.f.content_length;
 		break;
 	case HTTP_BODY_CHUNKED:
 		http_chunked_init(&c->req_ch, &c->hlim);
@@ -1472,7 +1554,8 @@ conn_resp_write_head(struct conn *c, enum fwd_framing fr, uint64_t length)
 	    vec.iov_len < bound)
 		return -1;
 	fwd_out_init(&o, vec.iov_base, bound);
-	if (fwd_response_head(&o, &c->u.res, c->rid, fr, length, conn) == -1) {
+	if (fwd_response_head(&o, &c->rq->u.res, c->rid, fr, length, conn) ==
+	    -1) {
 		vec.iov_len = 0;
 		evbuffer_commit_space(out, &vec, 1);
 		return -1;
@@ -1503,7 +1586,7 @@ static void
 conn_resp_head(struct conn *c)
 {
 	struct evbuffer *in = bufferevent_get_input(c->up->bev);
-	const struct http_response *res = &c->u.res;
+	const struct http_response *res = &c->rq->u.res;
 	size_t len, n;
 	int rc;
 
@@ -1513,11 +1596,12 @@ again:
 	c->resp_seen = 1;
 	n = len < c->lim->max_header_bytes ? len : c->lim->max_header_bytes;
 	if (conn_reserve(c, n) == -1 ||
-	    evbuffer_copyout(in, c->hbuf, n) != (ev_ssize_t)n) {
+	    evbuffer_copyout(in, c->rq->hbuf, n) != (ev_ssize_t)n) {
 		conn_resp_bad(c, "response head", "out of memory");
 		return;
 	}
-	rc = http_parse_response(c->hbuf, n, &c->u.res, &c->rlim, c->is_head);
+	rc = http_parse_response(c->rq->hbuf, n, &c->rq->u.res, &c->rlim,
+	    c->is_head);
 	if (rc == HTTP_PARTIAL)
 		return;
 	if (rc < 0) {

@@ -7,6 +7,7 @@
 #include <stddef.h>
 
 struct worker;
+struct conn_req;
 
 #define CONN_RELAY_HIGH (256 * 1024) /* bytes queued towards a peer: pause */
 #define CONN_RELAY_LOW (64 * 1024)   /* ... resume below this */
@@ -54,6 +55,9 @@ void conn_close(struct conn *c, const char *reason);
  * exchange.
  */
 void conn_shutdown_all(struct worker *w, int force);
+
+/* Free the worker's pool of request buffers (at its end). */
+void conn_pool_free(struct worker *w);
 
 const char *conn_state_str(enum conn_state s);
 

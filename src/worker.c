@@ -969,6 +969,8 @@ worker_free(struct worker *w)
 	}
 	if (w->notify != NULL)
 		auditlog_notify_free(w->notify);
+	/* After the notify queue: a late record may free a connection. */
+	conn_pool_free(w);
 	if (w->wake != NULL)
 		event_free(w->wake);
 	if (w->accept_timer != NULL)

@@ -150,6 +150,8 @@ struct worker {
 	struct evbuffer *stage;
 	struct conn *stage_conn; /* whose bytes stage holds; NULL: none */
 	struct peer peer; /* scratch: a certificate read before peer_dup */
+	struct conn_req *free_reqs; /* request buffers for reuse (conn.c) */
+	size_t nfree_reqs;
 
 	pthread_mutex_t mtx;
 	struct worker_set *inbox_set;
