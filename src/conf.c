@@ -119,6 +119,7 @@ static const struct ynode_key conf_limits_keys[] = {
 	{ "max_header_bytes", YNODE_STR, 0 },
 	{ "max_body_bytes", YNODE_STR, 0 },
 	{ "max_connections_per_department", YNODE_STR, 0 },
+	{ "max_requests_per_connection", YNODE_STR, 0 },
 	{ NULL, YNODE_ANY, 0 },
 };
 
@@ -935,6 +936,8 @@ conf_parse_limits(struct ynode_doc *d, struct conf *c, yaml_node_t *n)
 	lim->max_header_bytes = CONF_DEFAULT_MAX_HEADER_BYTES;
 	lim->max_body_bytes = CONF_DEFAULT_MAX_BODY_BYTES;
 	lim->max_connections_per_department = 0;
+	lim->max_requests_per_connection =
+	    CONF_DEFAULT_MAX_REQUESTS_PER_CONNECTION;
 	if (n == NULL)
 		return;
 	(void)ynode_map(d, n, conf_limits_keys, v, "limits");
@@ -972,6 +975,10 @@ conf_parse_limits(struct ynode_doc *d, struct conf *c, yaml_node_t *n)
 		    "limits.max_connections (%llu)",
 		    (unsigned long long)lim->max_connections_per_department,
 		    (unsigned long long)lim->max_connections);
+	if (v[7] != NULL)
+		(void)ynode_uint(d, v[7], "limits.max_requests_per_connection",
+		    1, CONF_MAX_REQUESTS_PER_CONNECTION,
+		    &lim->max_requests_per_connection);
 }
 
 static void

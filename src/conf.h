@@ -14,6 +14,7 @@ struct diag;
 #define CONF_DEFAULT_HANDSHAKE_TIMEOUT_MS 10000
 #define CONF_DEFAULT_MAX_HEADER_BYTES (16 * 1024)
 #define CONF_DEFAULT_MAX_BODY_BYTES (16 * 1024 * 1024)
+#define CONF_DEFAULT_MAX_REQUESTS_PER_CONNECTION 1000 /* as nginx */
 #define CONF_DEFAULT_CONNECT_TIMEOUT_MS 2000
 #define CONF_DEFAULT_READ_TIMEOUT_MS 30000
 #define CONF_DEFAULT_CHECKPOINT_INTERVAL_MS 1000
@@ -33,6 +34,7 @@ struct diag;
 #define CONF_MIN_HEADER_BYTES 1024
 #define CONF_MAX_HEADER_BYTES (1024 * 1024)
 #define CONF_MAX_BODY_BYTES (1024ULL * 1024 * 1024)
+#define CONF_MAX_REQUESTS_PER_CONNECTION 1000000000
 #define CONF_MIN_TIMEOUT_MS 10 /* every timeout and interval */
 #define CONF_MAX_CONNECT_TIMEOUT_MS (5 * 60 * 1000)
 #define CONF_MAX_TIMEOUT_MS (24 * 3600 * 1000ULL) /* read, idle */
@@ -119,6 +121,7 @@ struct conf_limits {
 	uint64_t max_header_bytes;
 	uint64_t max_body_bytes;
 	uint64_t max_connections_per_department; /* 0: no such limit */
+	uint64_t max_requests_per_connection;    /* then Connection: close */
 };
 
 struct conf {

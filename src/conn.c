@@ -905,7 +905,12 @@ conn_check_request(struct conn *c)
 
 	c->v10 = req->version_minor == 0;
 	c->is_head = http_span_eq(req->method, "HEAD");
-	c->keep_alive = req->f.keep_alive && !c->w->draining;
+	/*
+	 * The last request a connection may carry is answered with
+	 * Connection: close; anything pipelined behind it is dropped unread.
+	 */
+	c->keep_alive = req->f.keep_alive && !c->w->draining &&
+	    c->nreq < c->lim->max_requests_per_connection;
 	c->req_body = req->f.body;
 	c->expect = req->expect_continue && req->f.body != HTTP_BODY_NONE;
 	if (req->form == HTTP_TARGET_ABSOLUTE && !conn_authority_ours(c))

@@ -211,6 +211,18 @@ static const struct {
 	    "upstreams:\n  hr: { servers: [\"a.b:1\"] }\n"
 	    "  hr: { servers: [\"a.b:2\"] }\n",
 	    1, 1, "11:3: duplicate key \"hr\" in upstreams" },
+	{ "no requests per connection",
+	    "policy: policy.yaml\n" LISTENER
+	    "limits: { max_requests_per_connection: 0 }\n",
+	    1, 1,
+	    "9:40: limits.max_requests_per_connection: 0 is out of range (1 "
+	    "to 1000000000)" },
+	{ "requests per connection not a number",
+	    "policy: policy.yaml\n" LISTENER
+	    "limits: { max_requests_per_connection: 1k }\n",
+	    1, 1,
+	    "9:40: limits.max_requests_per_connection: \"1k\" is not a whole "
+	    "number" },
 	{ "audit without signing key",
 	    "policy: policy.yaml\n" LISTENER "audit: { path: audit.jsonl }\n",
 	    1, 0, "9:8: audit: missing required key \"signing_key\"" },
@@ -425,7 +437,9 @@ conf_test_defaults(void)
 	            CONF_DEFAULT_HANDSHAKE_TIMEOUT_MS &&
 	        c->limits.max_header_bytes == CONF_DEFAULT_MAX_HEADER_BYTES &&
 	        c->limits.max_body_bytes == CONF_DEFAULT_MAX_BODY_BYTES &&
-	        c->limits.max_connections_per_department == 0,
+	        c->limits.max_connections_per_department == 0 &&
+	        c->limits.max_requests_per_connection ==
+	            CONF_DEFAULT_MAX_REQUESTS_PER_CONNECTION,
 	    "defaults: limits");
 	tap_streq(c->timezone, CONF_DEFAULT_TIMEZONE, "defaults: timezone");
 	tap_ok(c->timezone_line == 0, "defaults: timezone has no position");
@@ -486,6 +500,7 @@ conf_test_full(void)
 	    "  handshake_timeout: 1500ms\n"
 	    "  max_header_bytes: 32k\n"
 	    "  max_body_bytes: 1g\n"
+	    "  max_requests_per_connection: 7\n"
 	    "timezone: UTC\n"
 	    "log:\n"
 	    "  file: log/govgate.log\n"
@@ -572,10 +587,11 @@ conf_test_full(void)
 	        c->limits.idle_timeout_ms == 3600000 &&
 	        c->limits.handshake_timeout_ms == 1500 &&
 	        c->limits.max_header_bytes == 32768 &&
-	        c->limits.max_body_bytes == 1024ULL * 1024 * 1024,
+	        c->limits.max_body_bytes == 1024ULL * 1024 * 1024 &&
+	        c->limits.max_requests_per_connection == 7,
 	    "full: limits");
 	tap_streq(c->timezone, "UTC", "full: timezone");
-	tap_ok(c->timezone_line == 47 && c->timezone_col == 11,
+	tap_ok(c->timezone_line == 48 && c->timezone_col == 11,
 	    "full: timezone position");
 	snprintf(want, sizeof(want), "%s/log/govgate.log", conf_test_dir);
 	tap_streq(c->log_file, want, "full: log file resolved");
