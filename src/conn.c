@@ -2037,6 +2037,21 @@ conn_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	while (bufferevent_get_openssl_error(bev) != 0)
 		;
 	ERR_clear_error();
+	/*
+	 * A request body paused too long while no answer has begun: tell
+	 * the client (RFC 9110 408) and the trail why, and drop the upstream
+	 * connection that was streaming it.
+	 */
+	if ((what & BEV_EVENT_TIMEOUT) && (what & BEV_EVENT_READING) &&
+	    c->state == CONN_RELAY && !c->req_done && !c->head_sent) {
+		log_info("conn %llu: %s: request body paused longer than %llu "
+		         "ms after %llu bytes",
+		    (unsigned long long)c->id, c->rid,
+		    (unsigned long long)c->lim->header_timeout_ms,
+		    (unsigned long long)c->bytes_in);
+		conn_answer(c, 408, "body_timeout");
+		return;
+	}
 	if (c->state != CONN_IDLE && c->state != CONN_DRAIN)
 		log_info("conn %llu: %s: %s", (unsigned long long)c->id,
 		    conn_state_str(c->state), why);
