@@ -478,6 +478,31 @@ conn_complete(struct conn *c)
 		    (unsigned long long)c->id, c->rid);
 }
 
+/*
+ * The connection ends with the answer unfinished: body bytes still queued
+ * for the client (its output buffer, then the worker's stage), or
+ * collected for masking, never reach it. The body is the tail of what is
+ * queued, so the unsent tail is its share.
+ */
+static void
+conn_count_unsent(struct conn *c)
+{
+	size_t unsent;
+
+	if (!c->allowed || c->bev == NULL)
+		return;
+	if (c->masking) {
+		c->bytes_out = 0;
+		return;
+	}
+	if (!c->head_sent)
+		return;
+	unsent = evbuffer_get_length(bufferevent_get_output(c->bev));
+	if (c->w->stage_conn == c)
+		unsent += evbuffer_get_length(c->w->stage);
+	c->bytes_out -= unsent < c->bytes_out ? unsent : c->bytes_out;
+}
+
 void
 conn_close(struct conn *c, const char *reason)
 {
@@ -487,6 +512,7 @@ conn_close(struct conn *c, const char *reason)
 		return;
 	log_debug("conn %llu: closed in %s: %s", (unsigned long long)c->id,
 	    conn_state_str(c->state), reason);
+	conn_count_unsent(c);
 	conn_complete(c);
 	upstream_release(c->up, 0);
 	c->up = NULL;

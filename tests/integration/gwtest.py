@@ -892,6 +892,7 @@ class RecordingBackend:
         self.requests = []
         self.connections = 0
         self.bytes_received = 0
+        self.bytes_sent = 0  # body bytes of big answers handed to the kernel
         self.active = set()
         self.lsock = None
         self.port = None
@@ -946,6 +947,7 @@ class RecordingBackend:
             self.requests = []
             self.connections = 0
             self.bytes_received = 0
+            self.bytes_sent = 0
 
     def snapshot(self):
         with self.lock:
@@ -1113,6 +1115,8 @@ class RecordingBackend:
             else:
                 c.sendall(piece[:n])
             sent += n
+            with self.lock:
+                self.bytes_sent += n
         if mode == "close_mid_body":
             # Abrupt end, as when the backend process is killed.
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\0\0\0\0\0\0\0")
