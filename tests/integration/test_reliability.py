@@ -46,7 +46,12 @@ def status_of(gw, path):
 
 
 def test_rl01_reloads_under_keep_alive_load_lose_nothing_and_take_effect(make_gateway, backend):
-    gw = make_gateway(policy=policy_with_toggle(False, "rl01-0"))
+    # The load's connections live through every reload on the config they
+    # were accepted under; at the default max_requests_per_connection they
+    # would reconnect every 1000 requests, and the upstream connections
+    # pooled for the newest config would stay open (idle) past the fd check.
+    gw = make_gateway(policy=policy_with_toggle(False, "rl01-0"),
+                      limits={"max_requests_per_connection": 1000000000})
     assert status_of(gw, "/toggle/x") == 403
     fd0 = gw.fd_count()
     rss0 = gw.rss_kb()
