@@ -162,8 +162,10 @@ def corpus_gw(tmp_path_factory, pki):
                        limits={"max_header_bytes": MAX_HEADER, "max_body_bytes": MAX_BODY,
                                # Byte by byte, one TLS record per byte, a
                                # head takes seconds under ASan on a busy
-                               # machine; the head deadline is absolute.
-                               "header_timeout": "10s"})
+                               # machine; the head deadline is absolute,
+                               # and so is the handshake's.
+                               "header_timeout": "10s",
+                               "handshake_timeout": "10s"})
     g.start()
     yield g, b
     try:
