@@ -583,6 +583,12 @@ class Conn:
         handshake. Handshake failures propagate as ssl.SSLError/OSError."""
         raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         raw.settimeout(timeout)
+        # Without TCP_NODELAY a byte-by-byte send holds each one-byte
+        # record until the previous one is acknowledged (Nagle), so its
+        # pace is set by the receiver's delayed-ACK timer (40-200 ms per
+        # byte once the gateway is slow to read on a loaded machine), not
+        # by the gateway: a 250-byte head could not arrive in 10 s.
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         if source:
             raw.bind((source, 0))
         raw.connect((host, port))
@@ -970,6 +976,7 @@ class RecordingBackend:
                 c, _ = lsock.accept()
             except OSError:
                 return
+            c.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             cid += 1
             with self.lock:
                 self.connections += 1
