@@ -164,8 +164,8 @@ def corpus_gw(tmp_path_factory, pki):
                                # head takes seconds under ASan on a busy
                                # machine; the head deadline is absolute,
                                # and so is the handshake's.
-                               "header_timeout": "10s",
-                               "handshake_timeout": "10s"})
+                               "header_timeout": "30s",
+                               "handshake_timeout": "30s"})
     g.start()
     yield g, b
     try:
