@@ -8,7 +8,7 @@ libssl-dev libevent-dev libyaml-dev libmaxminddb-dev libbsd-dev
 openssl ca-certificates tzdata curl procps iproute2 rsync
 python3 python3-pytest python3-cryptography
 clang-14 libclang-rt-14-dev
-libmaxmind-db-writer-perl faketime strace valgrind
+libmaxmind-db-writer-perl faketime strace valgrind mandoc
 "
 SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO=sudo; fi
