@@ -26,12 +26,14 @@
 #include "log.h"
 
 /*
- * How it works. Worker threads append to a bounded queue (mutex and
- * condition variable). One writer thread takes everything queued, seals
- * the records into one buffer in queue order, and commits the batch:
- * one write(2) loop, then, with audit.sync fsync, one fdatasync; only
- * then does each record go back to its submitter (a notify queue and
- * event_active on the submitter's base). With audit.sync write, records
+ * How it works. Worker threads append their batch (a loop iteration's
+ * records) to a bounded queue under one lock (mutex and condition
+ * variable, signalled only when the queue was empty). One writer thread
+ * takes everything queued, seals the records into one buffer in queue
+ * order, and commits the batch: one write(2) loop, then, with
+ * audit.sync fsync, one fdatasync; only then do the records go back to
+ * their submitters (one chain per notify queue and one event_active on
+ * the submitter's base). With audit.sync write, records
  * go back once written, and fdatasync runs with each checkpoint; and
  * there a worker whose batch finds the writer idle (wmtx free) seals and
  * writes it itself, the same way under the same lock, which spares two
@@ -651,44 +653,72 @@ auditlog_switch(struct auditlog *l, const char *why, int old_ok)
 	    (unsigned long long)l->ch.seq);
 }
 
-/* Give a record back to its submitter. */
+/* Hand a chain of records, all for n, to n's base in one go. */
 static void
-auditlog_handback(struct auditlog_req *r, int64_t now_us,
-    struct auditlog_tally *t)
+auditlog_notify_chain(struct auditlog_notify *n, struct auditlog_req *head,
+    struct auditlog_req *tail)
 {
-	struct auditlog_notify *n;
-	uint64_t lag;
 	int wake;
 
-	if (r->ok)
-		t->ok++;
-	else
-		t->failed++;
-	lag = now_us > r->queued_us ? (uint64_t)(now_us - r->queued_us) : 0;
-	if (lag > t->max_lag_us)
-		t->max_lag_us = lag;
-	r->next = NULL;
-	if (r->flags & AUDITLOG_F_FREE) {
-		free(r->body);
-		free(r);
-		return;
-	}
-	if ((n = r->notify) == NULL) {
-		if (r->done != NULL)
-			r->done(r, r->ok);
-		return;
-	}
 	pthread_mutex_lock(&n->mtx);
 	wake = n->head == NULL;
 	if (n->tail != NULL)
-		n->tail->next = r;
+		n->tail->next = head;
 	else
-		n->head = r;
-	n->tail = r;
+		n->head = head;
+	n->tail = tail;
 	pthread_mutex_unlock(&n->mtx);
 	/* Thread-safe with evthread_use_pthreads; wakes the base. */
 	if (wake)
 		event_active(n->ev, EV_READ, 0);
+}
+
+/*
+ * Give a list of records back to their submitters, in order. Records
+ * for the same notify queue go over in one chain: one lock and at most
+ * one wake-up of that worker per batch, not per record.
+ */
+static void
+auditlog_handback(struct auditlog_req *list, int64_t now_us,
+    struct auditlog_tally *t)
+{
+	struct auditlog_req *r, *next, *head = NULL, *tail = NULL;
+	struct auditlog_notify *n = NULL;
+	uint64_t lag;
+
+	for (r = list; r != NULL; r = next) {
+		next = r->next;
+		r->next = NULL;
+		if (r->ok)
+			t->ok++;
+		else
+			t->failed++;
+		lag = now_us > r->queued_us ?
+		    (uint64_t)(now_us - r->queued_us) : 0;
+		if (lag > t->max_lag_us)
+			t->max_lag_us = lag;
+		if (r->notify != n && head != NULL) {
+			auditlog_notify_chain(n, head, tail);
+			head = tail = NULL;
+		}
+		if (r->flags & AUDITLOG_F_FREE) {
+			free(r->body);
+			free(r);
+			continue;
+		}
+		if ((n = r->notify) == NULL) {
+			if (r->done != NULL)
+				r->done(r, r->ok);
+			continue;
+		}
+		if (tail != NULL)
+			tail->next = r;
+		else
+			head = r;
+		tail = r;
+	}
+	if (head != NULL)
+		auditlog_notify_chain(n, head, tail);
 }
 
 /* Add a round's counts; failed records count as refused requests. */
@@ -709,15 +739,14 @@ static void
 auditlog_fail_list(struct auditlog *l, struct auditlog_req *list)
 {
 	struct auditlog_tally t = { 0, 0, 0 };
-	struct auditlog_req *r, *next;
+	struct auditlog_req *r;
 	int64_t now = auditlog_mono_us();
 
-	for (r = list; r != NULL; r = next) {
-		next = r->next;
+	for (r = list; r != NULL; r = r->next) {
 		r->ok = 0;
 		r->seq = 0;
-		auditlog_handback(r, now, &t);
 	}
+	auditlog_handback(list, now, &t);
 	auditlog_tally_add(l, &t);
 }
 
@@ -729,7 +758,7 @@ static void
 auditlog_write_list(struct auditlog *l, struct auditlog_req *list)
 {
 	struct auditlog_tally t = { 0, 0, 0 };
-	struct auditlog_req *head, *tail, *r, *next;
+	struct auditlog_req *head, *tail, *r;
 	char err[AUDITLOG_WHY_MAX], why[AUDITLOG_WHY_MAX];
 	uint64_t first;
 	int rc;
@@ -816,13 +845,12 @@ auditlog_write_list(struct auditlog *l, struct auditlog_req *list)
 			break;
 		}
 		memset(&t, 0, sizeof(t));
-		for (r = head; r != NULL; r = next) {
-			next = r->next;
+		for (r = head; r != NULL; r = r->next) {
 			r->ok = rc == 0 && r->seq != 0;
 			if (!r->ok)
 				r->seq = 0;
-			auditlog_handback(r, auditlog_mono_us(), &t);
 		}
+		auditlog_handback(head, auditlog_mono_us(), &t);
 		auditlog_tally_add(l, &t);
 	}
 }
@@ -1188,38 +1216,61 @@ auditlog_close(struct auditlog *l)
 	auditlog_free(l);
 }
 
+/*
+ * Queue a list for the writer under one lock; returns the records
+ * refused (a failing trail, a full queue, a malformed record). The
+ * writer is signalled once, after the unlock, and only when the queue
+ * was empty: otherwise it is awake or already signalled, and waking it
+ * for each record made it preempt the submitter only to block on mtx.
+ */
+static struct auditlog_req *
+auditlog_enqueue(struct auditlog *l, struct auditlog_req *list)
+{
+	struct auditlog_req *refused = NULL, **rtail = &refused, *r, *next;
+	int64_t now = auditlog_mono_us();
+	int bad, open, wake;
+
+	pthread_mutex_lock(&l->mtx);
+	open = l->state == AUDITLOG_RUNNING && !l->stopping;
+	wake = l->qhead == NULL;
+	for (r = list; r != NULL; r = next) {
+		next = r->next;
+		r->next = NULL;
+		r->ok = 0;
+		r->seq = 0;
+		r->queued_us = now;
+		bad = r->event == NULL || r->len > AUDIT_BODY_MAX ||
+		    (r->body == NULL && r->len > 0);
+		if (bad || !open || l->qlen >= AUDITLOG_MAX_QUEUE) {
+			if (!bad && !open) {
+				l->nrefused++;
+				l->st.refused++;
+			} else if (!bad)
+				l->st.queue_full++;
+			*rtail = r;
+			rtail = &r->next;
+			continue;
+		}
+		if (l->qtail != NULL)
+			l->qtail->next = r;
+		else
+			l->qhead = r;
+		l->qtail = r;
+		l->qlen++;
+	}
+	wake = wake && l->qhead != NULL;
+	pthread_mutex_unlock(&l->mtx);
+	if (wake)
+		pthread_cond_signal(&l->wake);
+	return refused;
+}
+
 /* Queue r for the writer; see auditlog.h. */
 int
 auditlog_submit(struct auditlog *l, struct auditlog_req *r)
 {
-	if (r->event == NULL || r->len > AUDIT_BODY_MAX ||
-	    (r->body == NULL && r->len > 0))
-		return -1;
 	r->next = NULL;
-	r->ok = 0;
-	r->seq = 0;
-	r->queued_us = auditlog_mono_us();
-	pthread_mutex_lock(&l->mtx);
-	if (l->state != AUDITLOG_RUNNING || l->stopping) {
-		l->nrefused++;
-		l->st.refused++;
-		pthread_mutex_unlock(&l->mtx);
-		return -1;
-	}
-	if (l->qlen >= AUDITLOG_MAX_QUEUE) {
-		l->st.queue_full++;
-		pthread_mutex_unlock(&l->mtx);
-		return -1;
-	}
-	if (l->qtail != NULL)
-		l->qtail->next = r;
-	else
-		l->qhead = r;
-	l->qtail = r;
-	l->qlen++;
-	pthread_cond_signal(&l->wake);
-	pthread_mutex_unlock(&l->mtx);
-	return 0;
+	return auditlog_enqueue(l, r) == NULL ? 0 : -1;
 }
 
 /*
@@ -1240,17 +1291,8 @@ auditlog_submit_list(struct auditlog *l, struct auditlog_req *list)
 	 * batch either way), so fsync keeps the one writer.
 	 */
 	if (l->sync == CONF_AUDIT_SYNC_FSYNC ||
-	    pthread_mutex_trylock(&l->wmtx) != 0) {
-		for (r = list; r != NULL; r = next) {
-			next = r->next;
-			if (auditlog_submit(l, r) == -1) {
-				r->next = NULL;
-				*rtail = r;
-				rtail = &r->next;
-			}
-		}
-		return refused;
-	}
+	    pthread_mutex_trylock(&l->wmtx) != 0)
+		return auditlog_enqueue(l, list);
 	now = auditlog_mono_us();
 	pthread_mutex_lock(&l->mtx);
 	open = l->state == AUDITLOG_RUNNING && !l->stopping;
