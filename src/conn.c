@@ -1,8 +1,10 @@
 /* conn.c - one client connection: TLS, strict HTTP, decide, audit, relay. */
 #include "config.h"
 
+#include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -2084,6 +2086,75 @@ conn_client_event_cb(struct bufferevent *bev, short what, void *arg)
 	conn_close(c, why);
 }
 
+/*
+ * libevent 2.1 reads a plain socket at most 4 KiB per loop turn
+ * (EVBUFFER_MAX_READ), so a large answer crossed the event loop, and
+ * went out as a TLS record of its own, every 4 KiB. conn_up_fill tops
+ * the input up from the socket to CONN_UP_FILL bytes, reading only what
+ * FIONREAD says is there: queued data comes before an error or EOF,
+ * which stay for libevent's next read to report. Only for bodies whose
+ * end is framed (length, chunked): for a body that ends at close, EOF
+ * is the end, and it must come from libevent, in order.
+ */
+static void
+conn_up_fill_from(struct evbuffer *in, int fd)
+{
+	struct evbuffer_iovec v[2];
+	size_t have, want;
+	ssize_t n;
+	int nv, avail, i;
+
+	while ((have = evbuffer_get_length(in)) < CONN_UP_FILL) {
+		if (ioctl(fd, FIONREAD, &avail) == -1 || avail <= 0)
+			return;
+		want = CONN_UP_FILL - have;
+		if ((size_t)avail < want)
+			want = (size_t)avail;
+		if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v,
+		    2)) < 1)
+			return;
+		for (i = 0; i < nv && want > 0; i++) {
+			if (v[i].iov_len > want)
+				v[i].iov_len = want;
+			want -= v[i].iov_len;
+		}
+		nv = i;
+		if ((n = readv(fd, v, nv)) <= 0) {
+			evbuffer_commit_space(in, v, 0);
+			return;
+		}
+		for (i = 0; i < nv; i++) {
+			if ((size_t)n < v[i].iov_len)
+				v[i].iov_len = (size_t)n;
+			n -= (ssize_t)v[i].iov_len;
+		}
+		if (evbuffer_commit_space(in, v, nv) == -1)
+			return;
+	}
+}
+
+static void
+conn_up_fill(struct conn *c, struct bufferevent *bev)
+{
+	struct evbuffer *in = bufferevent_get_input(bev);
+	int fd;
+
+	if (c->resp_body != HTTP_BODY_LENGTH &&
+	    c->resp_body != HTTP_BODY_CHUNKED)
+		return;
+	/* The whole (small) body is here: no syscall for nothing. */
+	if (c->resp_body == HTTP_BODY_LENGTH &&
+	    evbuffer_get_length(in) >= c->resp_left)
+		return;
+	if (bufferevent_openssl_get_ssl(bev) != NULL ||
+	    (fd = bufferevent_getfd(bev)) == -1)
+		return;
+	/* A bufferevent keeps its input's end frozen between its reads. */
+	evbuffer_unfreeze(in, 0);
+	conn_up_fill_from(in, fd);
+	evbuffer_freeze(in, 0);
+}
+
 static void
 conn_up_read_cb(struct bufferevent *bev, void *arg)
 {
@@ -2095,8 +2166,11 @@ conn_up_read_cb(struct bufferevent *bev, void *arg)
 	conn_stage_begin(c);
 	if (c->resp == CONN_RESP_HEAD)
 		conn_resp_head(c);
-	if (c->state == CONN_RELAY && c->resp == CONN_RESP_BODY)
+	if (c->state == CONN_RELAY && c->resp == CONN_RESP_BODY) {
+		if (!c->masking && !c->upaused)
+			conn_up_fill(c, bev);
 		(void)conn_resp_body(c);
+	}
 	/* c may be closed (and freed) by now: conn_close unstages it. */
 	if (w->stage_conn == c)
 		conn_stage_end(c);

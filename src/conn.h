@@ -16,6 +16,7 @@ struct conn_req;
 #define CONN_MAX_RETRIES 2           /* other servers tried per request */
 #define CONN_COALESCE 4096 /* body bytes copied behind a head, not moved */
 #define CONN_DIRECT_MAX (16 * 1024) /* staged bytes sent at once, at most */
+#define CONN_UP_FILL (64 * 1024)    /* upstream body read per loop turn */
 
 /*
  * The states of a connection; conn_set_state() is the only writer and
