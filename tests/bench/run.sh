@@ -591,12 +591,14 @@ done
 
 # Before the idle connections: RSS that an allocator keeps after 5,000
 # connections closed would hide the transfer's own peak.
-say "4/5 $bulk_label upload and download"
-for name in $active; do
-	run "$name" up -m upload -s "$bulk_size" -d 120 --expect 201 \
-	    -u "/bench/bulk/upload/$name-$RANDOM.bin"
-	rm -f "$W"/upload/bench/bulk/upload/*.bin
-	run "$name" down -m download -d 120 -u /bench/bulk/file.bin
+say "4/5 $bulk_label upload and download: $reps x each"
+for i in $(seq "$reps"); do
+	for name in $active; do
+		run "$name" up -m upload -s "$bulk_size" -d 120 --expect 201 \
+		    -u "/bench/bulk/upload/$name-$RANDOM.bin"
+		rm -f "$W"/upload/bench/bulk/upload/*.bin
+		run "$name" down -m download -d 120 -u /bench/bulk/file.bin
+	done
 done
 
 say "5/5 memory per idle TLS connection: $idle_conns connections"
