@@ -134,6 +134,7 @@ struct auditlog {
 	struct audit_buf b;
 	int64_t unsealed_ms; /* first record after the last checkpoint; -1 */
 	int dirty;           /* write mode: written since the last sync */
+	int64_t wb_ms;       /* write mode: next writeback kick; -1 none */
 	const char *rotate_why;
 	int64_t retry_ms;
 	int64_t fail_ms;
@@ -954,11 +955,43 @@ fail:
 static int64_t
 auditlog_deadline(const struct auditlog *l)
 {
+	int64_t due;
+
 	if (l->state == AUDITLOG_DEGRADED)
 		return l->retry_ms;
-	if (l->unsealed_ms >= 0)
-		return l->unsealed_ms + l->interval_ms;
-	return -1;
+	if (l->unsealed_ms < 0)
+		return -1;
+	due = l->unsealed_ms + l->interval_ms;
+	if (l->wb_ms >= 0 && l->wb_ms < due)
+		due = l->wb_ms;
+	return due;
+}
+
+/*
+ * With audit.sync write, the checkpoint's fdatasync would otherwise
+ * write back all of an interval's records at once while holding wmtx,
+ * and every request decided meanwhile waited for it (p99 at 11,000
+ * req/s: 8-10 ms, against 2 ms with no checkpoint in the window). So
+ * every AUDITLOG_WRITEBACK_MS the writer starts the write-back of what
+ * is dirty, without waiting for it; the fdatasync then finds little
+ * left to do. Durability is unchanged: still at each checkpoint.
+ */
+static void
+auditlog_writeback(struct auditlog *l, int64_t now)
+{
+	if (l->sync != CONF_AUDIT_SYNC_WRITE || l->fd < 0) {
+		l->wb_ms = -1;
+		return;
+	}
+	if (l->wb_ms < 0) {
+		l->wb_ms = now + AUDITLOG_WRITEBACK_MS;
+		return;
+	}
+	if (now < l->wb_ms)
+		return;
+	if (l->dirty)
+		(void)sync_file_range(l->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	l->wb_ms = now + AUDITLOG_WRITEBACK_MS;
 }
 
 static void
@@ -971,6 +1004,10 @@ auditlog_timers(struct auditlog *l)
 	if (l->state == AUDITLOG_RUNNING && l->unsealed_ms >= 0 &&
 	    now >= l->unsealed_ms + l->interval_ms)
 		auditlog_checkpoint(l);
+	if (l->state == AUDITLOG_RUNNING && l->unsealed_ms >= 0)
+		auditlog_writeback(l, now);
+	else
+		l->wb_ms = -1;
 }
 
 /* Last words at close: the stop record, then the checkpoint sealing it. */
@@ -1112,6 +1149,7 @@ auditlog_open(const struct conf_audit *a, const char *gateway, struct diag *dg)
 	}
 	l->fd = -1;
 	l->unsealed_ms = -1;
+	l->wb_ms = -1;
 	pthread_mutex_init(&l->mtx, NULL);
 	pthread_mutex_init(&l->wmtx, NULL);
 	pthread_condattr_init(&ca);
