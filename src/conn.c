@@ -76,6 +76,10 @@ struct conn_req {
 	size_t hcap;
 	char *norm; /* canonical path, hcap + 1 bytes */
 	size_t normcap;
+	/* The request's judgement and its bodies' chunk framing. */
+	struct policy_input in;
+	struct policy_decision d;
+	struct http_chunked req_ch, resp_ch;
 	struct conn_req *next; /* in the pool */
 };
 
@@ -100,7 +104,7 @@ struct conn {
 	uint16_t port;
 	int v6;
 	struct geo_info geo;
-	char sni[CONN_MAX_SNI + 1];
+	char *sni;   /* the TLS server name, NULL: none */
 	int sni_bad; /* SNI too long to compare: every request is 421 */
 	int tls_up;  /* handshake done and no TLS error since */
 	int hs_err;
@@ -121,8 +125,6 @@ struct conn {
 	/* The current request. */
 	size_t hlen; /* request head bytes; 0 when it did not parse */
 	size_t rhlen;
-	struct policy_input in;
-	struct policy_decision d;
 	char rid[FWD_REQUEST_ID_LEN + 1];
 	int64_t t0, t_up, t_resp; /* monotonic microseconds */
 	int refuse;               /* the gateway's own status before policy */
@@ -139,7 +141,6 @@ struct conn {
 	int tries;
 	enum http_body req_body;
 	uint64_t req_left;
-	struct http_chunked req_ch;
 	int req_done;
 	int req_cut; /* the upstream answered first: the rest stays unread */
 	uint64_t bytes_in;
@@ -147,7 +148,6 @@ struct conn {
 	int resp_seen; /* a byte of response arrived */
 	enum http_body resp_body;
 	uint64_t resp_left;
-	struct http_chunked resp_ch;
 	enum fwd_framing fr;
 	int masking;
 	int status;
@@ -433,6 +433,7 @@ static void
 conn_free(struct conn *c)
 {
 	free(c->peer);
+	free(c->sni);
 	conn_req_put(c);
 	free(c);
 }
@@ -831,10 +832,14 @@ conn_handshake_done(struct conn *c)
 			return;
 		}
 	}
-	if ((name = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name)) !=
-	    NULL)
-		c->sni_bad =
-		    strlcpy(c->sni, name, sizeof(c->sni)) >= sizeof(c->sni);
+	/* Its own length, not CONN_MAX_SNI + 1 bytes per connection. */
+	name = SSL_get_servername(c->ssl, TLSEXT_NAMETYPE_host_name);
+	if (name != NULL && strlen(name) > CONN_MAX_SNI)
+		c->sni_bad = 1;
+	else if (name != NULL && (c->sni = strdup(name)) == NULL) {
+		conn_close(c, "out of memory");
+		return;
+	}
 	log_debug("conn %llu: %s %s%s, %s", (unsigned long long)c->id,
 	    SSL_get_version(c->ssl), SSL_get_cipher_name(c->ssl),
 	    SSL_session_reused(c->ssl) ? " (resumed)" : "",
@@ -944,7 +949,7 @@ conn_check_request(struct conn *c)
 	if (req->form == HTTP_TARGET_ABSOLUTE && !conn_authority_ours(c))
 		conn_refuse(c, 400, "bad_request",
 		    "absolute-form target names another authority");
-	if ((c->sni[0] != '\0' || c->sni_bad) && req->host_name.len > 0 &&
+	if ((c->sni != NULL || c->sni_bad) && req->host_name.len > 0 &&
 	    (c->sni_bad || !conn_span_caseeq(req->host_name, c->sni)))
 		conn_refuse(c, 421, "misdirected_request",
 		    "Host differs from the TLS server name");
@@ -979,9 +984,9 @@ conn_record_decision(struct conn *c, int forward)
 	rq.method_len = req->method.len;
 	rq.host = req->host.ptr;
 	rq.host_len = req->host.len;
-	if (c->d.norm_len > 0) {
+	if (c->rq->d.norm_len > 0) {
 		rq.path = c->rq->norm;
-		rq.path_len = c->d.norm_len;
+		rq.path_len = c->rq->d.norm_len;
 	} else {
 		rq.path = req->path.ptr;
 		rq.path_len = req->path.len;
@@ -990,10 +995,10 @@ conn_record_decision(struct conn *c, int forward)
 		rq.query = req->query.ptr;
 		rq.query_len = req->query.len;
 	}
-	rq.purpose = c->in.purpose;
-	rq.purpose_len = c->in.purpose_len;
-	rq.case_id = c->in.case_id;
-	rq.case_len = c->in.case_len;
+	rq.purpose = c->rq->in.purpose;
+	rq.purpose_len = c->rq->in.purpose_len;
+	rq.case_id = c->rq->in.case_id;
+	rq.case_len = c->rq->in.case_len;
 	if (c->hlen > 0 &&
 	    (h = http_header_find(req, policy_operator_header(p))) != NULL) {
 		rq.operator_id = h->value.ptr;
@@ -1004,13 +1009,13 @@ conn_record_decision(struct conn *c, int forward)
 	ad.request_id = c->rid;
 	ad.policy_revision = policy_revision(p);
 	ad.policy_sha256 = policy_sha256(p);
-	ad.classification = c->d.resource != NULL
-	    ? policy_level_str(p, c->d.resource->classification)
+	ad.classification = c->rq->d.resource != NULL
+	    ? policy_level_str(p, c->rq->d.resource->classification)
 	    : NULL;
 	ad.client = &cl;
 	ad.peer = conn_peer(c);
 	ad.req = &rq;
-	ad.d = &c->d;
+	ad.d = &c->rq->d;
 	ad.subject_key = c->set->have_subject_key ? &c->set->subject_key : NULL;
 	ad.md = c->w->md;
 	b = worker_audit_buf(c->w);
@@ -1066,7 +1071,7 @@ conn_decide(struct conn *c)
 	const struct policy *p = c->set->cs->policy;
 	const struct http_request *req = &c->rq->u.req;
 	const struct http_header *h;
-	struct policy_input *in = &c->in;
+	struct policy_input *in = &c->rq->in;
 	struct timespec ts;
 	const char *reason;
 	int status, over;
@@ -1113,14 +1118,14 @@ conn_decide(struct conn *c)
 	 * A request that fails before the department step keeps its reason.
 	 */
 	in->dry_run = over;
-	policy_decide(p, in, &c->d);
-	if (over && c->d.department != NULL) {
-		policy_refuse(&c->d, POLICY_R_CONNECTION_LIMIT);
+	policy_decide(p, in, &c->rq->d);
+	if (over && c->rq->d.department != NULL) {
+		policy_refuse(&c->rq->d, POLICY_R_CONNECTION_LIMIT);
 		c->keep_alive = 0;
 	}
 
-	if (c->d.allow && c->refuse == 0) {
-		c->ui = c->set->res_upstream[c->d.resource->index];
+	if (c->rq->d.allow && c->refuse == 0) {
+		c->ui = c->set->res_upstream[c->rq->d.resource->index];
 		c->ud = &c->set->ups->v[c->ui];
 		if (conn_record_decision(c, 1) == -1) {
 			log_error("conn %llu: %s: audit: decision record "
@@ -1128,7 +1133,7 @@ conn_decide(struct conn *c)
 			    (unsigned long long)c->id, c->rid);
 			if (c->w->ms != NULL)
 				metrics_request(c->w->ms, c->set->mg,
-				    c->d.department, c->d.resource, 0,
+				    c->rq->d.department, c->rq->d.resource, 0,
 				    POLICY_R_AUDIT_UNAVAILABLE);
 			conn_answer(c, 503,
 			    policy_reason_str(POLICY_R_AUDIT_UNAVAILABLE));
@@ -1138,26 +1143,26 @@ conn_decide(struct conn *c)
 		conn_set_state(c, CONN_AUDIT);
 		return;
 	}
-	status = c->refuse != 0 ? c->refuse : c->d.status;
+	status = c->refuse != 0 ? c->refuse : c->rq->d.status;
 	reason = c->refuse_reason != NULL ? c->refuse_reason
-	                                  : policy_reason_str(c->d.reason);
+	                                  : policy_reason_str(c->rq->d.reason);
 	log_info("conn %llu: %s: deny %s %d: %s %.*s %.*s from %s country %s "
 	         "zone %s",
-	    (unsigned long long)c->id, c->rid, policy_reason_str(c->d.reason),
-	    status, c->d.department != NULL ? c->d.department->id : "-",
+	    (unsigned long long)c->id, c->rid, policy_reason_str(c->rq->d.reason),
+	    status, c->rq->d.department != NULL ? c->rq->d.department->id : "-",
 	    (int)(req->method.len < 16 ? req->method.len : 16),
 	    req->method.ptr != NULL ? req->method.ptr : "",
-	    (int)(c->d.norm_len > 0       ? c->d.norm_len
+	    (int)(c->rq->d.norm_len > 0       ? c->rq->d.norm_len
 	            : req->path.len < 256 ? req->path.len
 	                                  : 256),
-	    c->d.norm_len > 0           ? c->rq->norm
+	    c->rq->d.norm_len > 0           ? c->rq->norm
 	        : req->path.ptr != NULL ? req->path.ptr
 	                                : "",
 	    c->ip, c->geo.country[0] != '\0' ? c->geo.country : "-",
 	    c->geo.zone[0] != '\0' ? c->geo.zone : "-");
 	if (c->w->ms != NULL)
-		metrics_request(c->w->ms, c->set->mg, c->d.department,
-		    c->d.resource, 0, c->d.reason);
+		metrics_request(c->w->ms, c->set->mg, c->rq->d.department,
+		    c->rq->d.resource, 0, c->rq->d.reason);
 	/* A denial is answered at once; its record follows it to disk. */
 	if (conn_record_decision(c, 0) == -1)
 		log_error("conn %llu: %s: audit: decision record refused",
@@ -1219,9 +1224,9 @@ conn_decision_done_cb(void *arg, int ok)
 	if (c->state != CONN_AUDIT)
 		return;
 	if (c->w->ms != NULL)
-		metrics_request(c->w->ms, c->set->mg, c->d.department,
-		    c->d.resource, ok,
-		    ok ? c->d.reason : POLICY_R_AUDIT_UNAVAILABLE);
+		metrics_request(c->w->ms, c->set->mg, c->rq->d.department,
+		    c->rq->d.resource, ok,
+		    ok ? c->rq->d.reason : POLICY_R_AUDIT_UNAVAILABLE);
 	if (!ok) {
 		log_error("conn %llu: %s: audit: decision record not written: "
 		          "answering 503",
@@ -1306,30 +1311,30 @@ conn_up_ready(struct conn *c)
 	conn_timer(c, 0);
 	memset(&id, 0, sizeof(id));
 	id.request_id = c->rid;
-	if (c->d.department != NULL)
-		id.department = c->d.department->id;
+	if (c->rq->d.department != NULL)
+		id.department = c->rq->d.department->id;
 	if (c->peer != NULL) {
 		id.subject_dn = peer_str(c->peer, c->peer->dn);
 		id.serial = peer_str(c->peer, c->peer->serial);
 	}
-	id.resource = c->d.resource->id;
-	if (c->d.grant != NULL && c->d.reason == POLICY_R_GRANT)
-		id.grant = c->d.grant->id;
-	id.purpose = c->in.purpose;
-	id.purpose_len = c->in.purpose_len;
-	id.case_id = c->in.case_id;
-	id.case_len = c->in.case_len;
+	id.resource = c->rq->d.resource->id;
+	if (c->rq->d.grant != NULL && c->rq->d.reason == POLICY_R_GRANT)
+		id.grant = c->rq->d.grant->id;
+	id.purpose = c->rq->in.purpose;
+	id.purpose_len = c->rq->in.purpose_len;
+	id.case_id = c->rq->in.case_id;
+	id.case_len = c->rq->in.case_len;
 	id.client_ip = c->ip;
 	id.client_v6 = c->v6;
-	id.masked = c->d.mask != NULL;
+	id.masked = c->rq->d.mask != NULL;
 
-	bound = fwd_request_bound(c->hlen, c->d.norm_len, &id);
+	bound = fwd_request_bound(c->hlen, c->rq->d.norm_len, &id);
 	if ((head = worker_scratch(c->w, bound)) == NULL) {
 		conn_up_failed(c, "out of memory", CONN_RETRY_NONE);
 		return;
 	}
 	fwd_out_init(&o, head, bound);
-	if (fwd_request_head(&o, &c->rq->u.req, c->rq->norm, c->d.norm_len, &id,
+	if (fwd_request_head(&o, &c->rq->u.req, c->rq->norm, c->rq->d.norm_len, &id,
 	        srv->text) == -1) {
 		conn_up_failed(c, "request head does not fit", CONN_RETRY_NONE);
 		return;
@@ -1371,7 +1376,7 @@ conn_up_ready(struct conn *c)
 		c->req_left = c->rq->u.req.f.content_length;
 		break;
 	case HTTP_BODY_CHUNKED:
-		http_chunked_init(&c->req_ch, &c->hlim);
+		http_chunked_init(&c->rq->req_ch, &c->hlim);
 		break;
 	default:
 		c->req_done = 1;
@@ -1461,11 +1466,11 @@ conn_body_up(struct conn *c)
 		if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 			break;
 		doff = dlen = 0;
-		rc = http_chunked_feed(&c->req_ch, v.iov_base, v.iov_len,
+		rc = http_chunked_feed(&c->rq->req_ch, v.iov_base, v.iov_len,
 		    &consumed, &doff, &dlen);
 		if (rc == HTTP_ERROR || rc == HTTP_TOO_LARGE) {
 			conn_body_error(c, rc == HTTP_TOO_LARGE ? 413 : 400,
-			    c->req_ch.error != NULL ? c->req_ch.error
+			    c->rq->req_ch.error != NULL ? c->rq->req_ch.error
 			                            : "bad chunked framing");
 			return -1;
 		}
@@ -1484,9 +1489,9 @@ conn_body_up(struct conn *c)
 			c->req_done = 1;
 		}
 		/* The first chunk-size line is good: let the head go. */
-		if (c->holding && c->req_ch.state != HTTP_CHUNKED_SIZE &&
-		    c->req_ch.state != HTTP_CHUNKED_EXT &&
-		    c->req_ch.state != HTTP_CHUNKED_SIZE_LF) {
+		if (c->holding && c->rq->req_ch.state != HTTP_CHUNKED_SIZE &&
+		    c->rq->req_ch.state != HTTP_CHUNKED_EXT &&
+		    c->rq->req_ch.state != HTTP_CHUNKED_SIZE_LF) {
 			c->holding = 0;
 			evbuffer_add_buffer(bufferevent_get_output(c->up->bev),
 			    c->held);
@@ -1675,7 +1680,7 @@ again:
 		c->fr = FWD_FRAME_LENGTH;
 		break;
 	case HTTP_BODY_CHUNKED:
-		http_chunked_init(&c->resp_ch, &c->rlim);
+		http_chunked_init(&c->rq->resp_ch, &c->rlim);
 		/* An HTTP/1.0 client cannot take chunks: until close. */
 		c->fr = c->v10 ? FWD_FRAME_CLOSE : FWD_FRAME_CHUNKED;
 		break;
@@ -1685,7 +1690,7 @@ again:
 	}
 	if (c->fr == FWD_FRAME_CLOSE)
 		c->keep_alive = 0;
-	c->masking = c->d.mask != NULL && c->resp_body != HTTP_BODY_NONE;
+	c->masking = c->rq->d.mask != NULL && c->resp_body != HTTP_BODY_NONE;
 	if (c->masking) {
 		if (c->mbuf == NULL && (c->mbuf = evbuffer_new()) == NULL) {
 			conn_resp_bad(c, "response", "out of memory");
@@ -1777,11 +1782,11 @@ conn_resp_body(struct conn *c)
 			if (evbuffer_peek(in, -1, NULL, &v, 1) < 1)
 				return 0;
 			doff = dlen = 0;
-			rc = http_chunked_feed(&c->resp_ch, v.iov_base,
+			rc = http_chunked_feed(&c->rq->resp_ch, v.iov_base,
 			    v.iov_len, &consumed, &doff, &dlen);
 			if (rc == HTTP_ERROR || rc == HTTP_TOO_LARGE) {
 				conn_resp_incomplete(c,
-				    c->resp_ch.error != NULL ? c->resp_ch.error
+				    c->rq->resp_ch.error != NULL ? c->rq->resp_ch.error
 				                             : "bad chunk");
 				return -1;
 			}
@@ -1813,7 +1818,7 @@ conn_resp_body(struct conn *c)
 		    evbuffer_get_length(c->mbuf) > MASK_MAX_BODY) {
 			log_warnx("conn %llu: %s: mask %s: body larger than %d "
 			          "bytes",
-			    (unsigned long long)c->id, c->rid, c->d.mask->id,
+			    (unsigned long long)c->id, c->rid, c->rq->d.mask->id,
 			    MASK_MAX_BODY);
 			upstream_release(c->up, 0);
 			c->up = NULL;
@@ -1853,11 +1858,11 @@ conn_resp_done(struct conn *c)
 	if (c->masking) {
 		len = evbuffer_get_length(c->mbuf);
 		body = evbuffer_pullup(c->mbuf, -1);
-		if (mask_apply(c->d.mask, body != NULL ? (char *)body : "", len,
+		if (mask_apply(c->rq->d.mask, body != NULL ? (char *)body : "", len,
 		        &masked, &mlen, &changed, &why) == -1) {
 			evbuffer_drain(c->mbuf, len);
 			log_warnx("conn %llu: %s: mask %s: %s",
-			    (unsigned long long)c->id, c->rid, c->d.mask->id,
+			    (unsigned long long)c->id, c->rid, c->rq->d.mask->id,
 			    why != NULL ? why : "failed");
 			c->masking = 0;
 			conn_answer(c, 502, "obligation_failed");
