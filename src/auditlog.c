@@ -1255,6 +1255,30 @@ auditlog_close(struct auditlog *l)
 }
 
 /*
+ * Take r off its list for the writer: its writer fields reset, and 1 if it
+ * may be written, 0 if it is refused (malformed, or the trail is not open:
+ * counted). Under l->mtx.
+ */
+static int
+auditlog_admit(struct auditlog *l, struct auditlog_req *r, int open,
+    int64_t now)
+{
+	int bad;
+
+	r->next = NULL;
+	r->ok = 0;
+	r->seq = 0;
+	r->queued_us = now;
+	bad = r->event == NULL || r->len > AUDIT_BODY_MAX ||
+	    (r->body == NULL && r->len > 0);
+	if (!bad && !open) {
+		l->nrefused++;
+		l->st.refused++;
+	}
+	return !bad && open;
+}
+
+/*
  * Queue a list for the writer under one lock; returns the records
  * refused (a failing trail, a full queue, a malformed record). The
  * writer is signalled once, after the unlock, and only when the queue
@@ -1266,24 +1290,16 @@ auditlog_enqueue(struct auditlog *l, struct auditlog_req *list)
 {
 	struct auditlog_req *refused = NULL, **rtail = &refused, *r, *next;
 	int64_t now = auditlog_mono_us();
-	int bad, open, wake;
+	int ok, open, wake;
 
 	pthread_mutex_lock(&l->mtx);
 	open = l->state == AUDITLOG_RUNNING && !l->stopping;
 	wake = l->qhead == NULL;
 	for (r = list; r != NULL; r = next) {
 		next = r->next;
-		r->next = NULL;
-		r->ok = 0;
-		r->seq = 0;
-		r->queued_us = now;
-		bad = r->event == NULL || r->len > AUDIT_BODY_MAX ||
-		    (r->body == NULL && r->len > 0);
-		if (bad || !open || l->qlen >= AUDITLOG_MAX_QUEUE) {
-			if (!bad && !open) {
-				l->nrefused++;
-				l->st.refused++;
-			} else if (!bad)
+		ok = auditlog_admit(l, r, open, now);
+		if (!ok || l->qlen >= AUDITLOG_MAX_QUEUE) {
+			if (ok)
 				l->st.queue_full++;
 			*rtail = r;
 			rtail = &r->next;
@@ -1336,16 +1352,7 @@ auditlog_submit_list(struct auditlog *l, struct auditlog_req *list)
 	open = l->state == AUDITLOG_RUNNING && !l->stopping;
 	for (r = list; r != NULL; r = next) {
 		next = r->next;
-		r->next = NULL;
-		r->ok = 0;
-		r->seq = 0;
-		r->queued_us = now;
-		if (!open || r->event == NULL || r->len > AUDIT_BODY_MAX ||
-		    (r->body == NULL && r->len > 0)) {
-			if (!open) {
-				l->nrefused++;
-				l->st.refused++;
-			}
+		if (!auditlog_admit(l, r, open, now)) {
 			*rtail = r;
 			rtail = &r->next;
 			continue;
