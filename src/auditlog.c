@@ -694,8 +694,8 @@ auditlog_handback(struct auditlog_req *list, int64_t now_us,
 			t->ok++;
 		else
 			t->failed++;
-		lag = now_us > r->queued_us ?
-		    (uint64_t)(now_us - r->queued_us) : 0;
+		lag = now_us > r->queued_us ? (uint64_t)(now_us - r->queued_us)
+		                            : 0;
 		if (lag > t->max_lag_us)
 			t->max_lag_us = lag;
 		if (r->notify != n && head != NULL) {

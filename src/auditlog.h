@@ -15,8 +15,8 @@ struct auditlog_notify;
 #define AUDITLOG_MAX_RECORD (64 * 1024)    /* bytes of one sealed line */
 #define AUDITLOG_MAX_QUEUE 65536           /* records waiting; beyond: refuse */
 #define AUDITLOG_BATCH_BYTES (1024 * 1024) /* one write(2), at most */
-#define AUDITLOG_RETRY_MS 1000 /* while degraded: try again this often */
-#define AUDITLOG_WRITEBACK_MS 100 /* sync write: start write-back this often */
+#define AUDITLOG_RETRY_MS 1000    /* while degraded: retry this often */
+#define AUDITLOG_WRITEBACK_MS 100 /* sync write: start write-back */
 
 /*
  * One record on its way to disk. The submitter owns it and must keep it

@@ -1148,14 +1148,15 @@ conn_decide(struct conn *c)
 	                                  : policy_reason_str(c->rq->d.reason);
 	log_info("conn %llu: %s: deny %s %d: %s %.*s %.*s from %s country %s "
 	         "zone %s",
-	    (unsigned long long)c->id, c->rid, policy_reason_str(c->rq->d.reason),
-	    status, c->rq->d.department != NULL ? c->rq->d.department->id : "-",
+	    (unsigned long long)c->id, c->rid,
+	    policy_reason_str(c->rq->d.reason), status,
+	    c->rq->d.department != NULL ? c->rq->d.department->id : "-",
 	    (int)(req->method.len < 16 ? req->method.len : 16),
 	    req->method.ptr != NULL ? req->method.ptr : "",
-	    (int)(c->rq->d.norm_len > 0       ? c->rq->d.norm_len
+	    (int)(c->rq->d.norm_len > 0   ? c->rq->d.norm_len
 	            : req->path.len < 256 ? req->path.len
 	                                  : 256),
-	    c->rq->d.norm_len > 0           ? c->rq->norm
+	    c->rq->d.norm_len > 0       ? c->rq->norm
 	        : req->path.ptr != NULL ? req->path.ptr
 	                                : "",
 	    c->ip, c->geo.country[0] != '\0' ? c->geo.country : "-",
@@ -1334,8 +1335,8 @@ conn_up_ready(struct conn *c)
 		return;
 	}
 	fwd_out_init(&o, head, bound);
-	if (fwd_request_head(&o, &c->rq->u.req, c->rq->norm, c->rq->d.norm_len, &id,
-	        srv->text) == -1) {
+	if (fwd_request_head(&o, &c->rq->u.req, c->rq->norm, c->rq->d.norm_len,
+	        &id, srv->text) == -1) {
 		conn_up_failed(c, "request head does not fit", CONN_RETRY_NONE);
 		return;
 	}
@@ -1470,8 +1471,9 @@ conn_body_up(struct conn *c)
 		    &consumed, &doff, &dlen);
 		if (rc == HTTP_ERROR || rc == HTTP_TOO_LARGE) {
 			conn_body_error(c, rc == HTTP_TOO_LARGE ? 413 : 400,
-			    c->rq->req_ch.error != NULL ? c->rq->req_ch.error
-			                            : "bad chunked framing");
+			    c->rq->req_ch.error != NULL
+			        ? c->rq->req_ch.error
+			        : "bad chunked framing");
 			return -1;
 		}
 		if (dlen > 0) {
@@ -1786,8 +1788,9 @@ conn_resp_body(struct conn *c)
 			    v.iov_len, &consumed, &doff, &dlen);
 			if (rc == HTTP_ERROR || rc == HTTP_TOO_LARGE) {
 				conn_resp_incomplete(c,
-				    c->rq->resp_ch.error != NULL ? c->rq->resp_ch.error
-				                             : "bad chunk");
+				    c->rq->resp_ch.error != NULL
+				        ? c->rq->resp_ch.error
+				        : "bad chunk");
 				return -1;
 			}
 			if (dlen > 0) {
@@ -1818,8 +1821,8 @@ conn_resp_body(struct conn *c)
 		    evbuffer_get_length(c->mbuf) > MASK_MAX_BODY) {
 			log_warnx("conn %llu: %s: mask %s: body larger than %d "
 			          "bytes",
-			    (unsigned long long)c->id, c->rid, c->rq->d.mask->id,
-			    MASK_MAX_BODY);
+			    (unsigned long long)c->id, c->rid,
+			    c->rq->d.mask->id, MASK_MAX_BODY);
 			upstream_release(c->up, 0);
 			c->up = NULL;
 			conn_answer(c, 502, "obligation_failed");
@@ -1858,12 +1861,12 @@ conn_resp_done(struct conn *c)
 	if (c->masking) {
 		len = evbuffer_get_length(c->mbuf);
 		body = evbuffer_pullup(c->mbuf, -1);
-		if (mask_apply(c->rq->d.mask, body != NULL ? (char *)body : "", len,
-		        &masked, &mlen, &changed, &why) == -1) {
+		if (mask_apply(c->rq->d.mask, body != NULL ? (char *)body : "",
+		        len, &masked, &mlen, &changed, &why) == -1) {
 			evbuffer_drain(c->mbuf, len);
 			log_warnx("conn %llu: %s: mask %s: %s",
-			    (unsigned long long)c->id, c->rid, c->rq->d.mask->id,
-			    why != NULL ? why : "failed");
+			    (unsigned long long)c->id, c->rid,
+			    c->rq->d.mask->id, why != NULL ? why : "failed");
 			c->masking = 0;
 			conn_answer(c, 502, "obligation_failed");
 			return;
@@ -2115,8 +2118,8 @@ conn_up_fill_from(struct evbuffer *in, int fd)
 		want = CONN_UP_FILL - have;
 		if ((size_t)avail < want)
 			want = (size_t)avail;
-		if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v,
-		    2)) < 1)
+		if ((nv = evbuffer_reserve_space(in, (ev_ssize_t)want, v, 2)) <
+		    1)
 			return;
 		for (i = 0; i < nv && want > 0; i++) {
 			if (v[i].iov_len > want)
