@@ -298,6 +298,22 @@ conn_free(struct conn *t)
 	ERR_clear_error();
 }
 
+/* End one case: on failure say why, then free both ends and contexts. */
+static void
+case_end(int ok, struct conn *t, const char *reason, SSL_CTX *cctx,
+    SSL_CTX *sctx, struct diag *dg)
+{
+	if (!ok) {
+		tap_diag("server %d client %d reason \"%s\"", t->sst, t->cst,
+		    reason);
+		diag_show(dg);
+	}
+	conn_free(t);
+	SSL_CTX_free(cctx);
+	SSL_CTX_free(sctx);
+	diag_clear(dg);
+}
+
 static void
 conn_step(SSL *ssl, int *st)
 {
@@ -439,15 +455,7 @@ test_clients(int version)
 			        (clients[i].cert != NULL);
 		tap_ok(ok, "%s: %s %s", vname, clients[i].name,
 		    clients[i].accept ? "is accepted" : "is refused");
-		if (!ok) {
-			tap_diag("server %d client %d reason \"%s\"", t.sst,
-			    t.cst, reason);
-			diag_show(&dg);
-		}
-		conn_free(&t);
-		SSL_CTX_free(cctx);
-		SSL_CTX_free(sctx);
-		diag_clear(&dg);
+		case_end(ok, &t, reason, cctx, sctx, &dg);
 	}
 }
 
@@ -516,15 +524,7 @@ test_depth(void)
 		ok = t.s != NULL && (t.sst == 1) == depths[i].accept &&
 		    strstr(reason, depths[i].reason) != NULL;
 		tap_ok(ok, "M21 %s", depths[i].name);
-		if (!ok) {
-			tap_diag("server %d client %d reason \"%s\"", t.sst,
-			    t.cst, reason);
-			diag_show(&dg);
-		}
-		conn_free(&t);
-		SSL_CTX_free(cctx);
-		SSL_CTX_free(sctx);
-		diag_clear(&dg);
+		case_end(ok, &t, reason, cctx, sctx, &dg);
 	}
 }
 
