@@ -151,6 +151,27 @@ def pytest_configure(config):
     config.pluginmanager.register(_TeardownTap(), "govgate-teardown-tap")
 
 
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item, call):
+    """A failed test shows the last lines each gateway it ran logged (its
+    stderr: connection closes, handshake failures, audit errors), since
+    the folders holding them are gone once the run ends."""
+    outcome = yield
+    report = outcome.get_result()
+    if report.passed or report.skipped:
+        return
+    for g in list(gwtest.STARTED):
+        if not g.alive() and report.when != "teardown":
+            continue
+        lines = g.stderr_text().splitlines()[-GATEWAY_LOG_TAIL:]
+        if lines:
+            report.sections.append(("govgate on port %d (last %d lines of stderr)"
+                                    % (g.port, len(lines)), "\n".join(lines)))
+
+
+GATEWAY_LOG_TAIL = 40
+
+
 class _TeardownTap:
     def pytest_runtest_logreport(self, report):
         global _tap_count

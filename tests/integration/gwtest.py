@@ -24,6 +24,7 @@ import subprocess
 import textwrap
 import threading
 import time
+import weakref
 
 TOP_SRCDIR = os.environ.get(
     "top_srcdir", os.path.abspath(os.path.join(os.path.dirname(__file__), "..", "..")))
@@ -168,6 +169,11 @@ class GatewayError(AssertionError):
     pass
 
 
+# Every gateway started in this process, so that a failed test can show
+# what they logged (conftest.py adds their stderr tails to the report).
+STARTED = weakref.WeakSet()
+
+
 class Gateway:
     """One `govgate serve` process with its own folder, config and policy.
 
@@ -293,6 +299,7 @@ class Gateway:
                                      stdin=subprocess.DEVNULL, stdout=self.errf,
                                      stderr=self.errf, env=e, cwd=self.dir)
         self.rc = None
+        STARTED.add(self)
         if wait:
             self.wait_ready(timeout)
         return self
@@ -575,6 +582,9 @@ class Conn:
         self.raw = raw or sock
         self.buf = b""
         self.eof = False
+        # What ended the connection when a non-blocking peek met a TLS or
+        # socket error: reported with the "eof" it leaves behind.
+        self.error = ""
 
     @classmethod
     def open(cls, port, ctx, sni="localhost", source=None, timeout=10,
@@ -641,8 +651,9 @@ class Conn:
             return True
         except (ssl.SSLWantReadError, ssl.SSLWantWriteError, BlockingIOError):
             return False
-        except (OSError, ssl.SSLError):
+        except (OSError, ssl.SSLError) as e:
             self.eof = True
+            self.error = "%s: %r" % (_classify(e), e)
             return True
         finally:
             self.sock.settimeout(old)
@@ -697,7 +708,8 @@ class Conn:
                 v = pred()
                 if v is not None:
                     return v
-                raise NoResponse("eof", "closed mid-response" if self.buf else "",
+                how = ["closed mid-response"] if self.buf else []
+                raise NoResponse("eof", " ".join(how + [self.error]).strip(),
                                  self.buf)
 
     def read_response(self, timeout=10, head=False, interim=False):
