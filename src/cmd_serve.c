@@ -43,13 +43,17 @@ struct serve {
 	atomic_int draining;
 };
 
-/* For the admin thread: draining and the audit trail's counters. */
+/*
+ * For the admin thread: draining, the audit trail's counters and the
+ * connections per department.
+ */
 static void
 cmd_serve_state_cb(void *arg, struct metrics_state *st)
 {
 	struct serve *sv = arg;
 
 	st->draining = atomic_load(&sv->draining);
+	st->connlim = sv->cl;
 	if (sv->al != NULL) {
 		auditlog_stats(sv->al, &st->audit);
 		st->have_audit = 1;

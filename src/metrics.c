@@ -15,6 +15,7 @@
 
 #include "compat.h"
 #include "conf.h"
+#include "connlim.h"
 #include "metrics.h"
 #include "policy.h"
 
@@ -1404,6 +1405,35 @@ metrics_render_info(struct metrics *m, struct metrics_out *o)
 	}
 }
 
+/*
+ * Connections counted against each department of the policy in force
+ * (limits.max_connections_per_department), from the table the workers
+ * count in. Called with the lock.
+ */
+static void
+metrics_render_dept_conns(struct metrics *m, struct connlim *cl,
+    struct metrics_out *o)
+{
+	const struct metrics_gen *g = m->current;
+	struct connlim_slot *slot;
+	const char *lv[3] = { "department", NULL, NULL };
+	char num[METRICS_NUM];
+	size_t i;
+
+	if (cl == NULL)
+		return;
+	metrics_out_head(o, "department_connections", "gauge",
+	    "Client connections counted against each department now "
+	    "(limits.max_connections_per_department).");
+	for (i = 0; g != NULL && i < g->ndept; i++) {
+		lv[1] = m->labels[g->dept[i]];
+		if ((slot = connlim_slot_get(cl, lv[1])) == NULL)
+			continue;
+		metrics_out_sample(o, "department_connections", lv,
+		    metrics_u64(num, connlim_count(slot)));
+	}
+}
+
 static void
 metrics_render_certs(struct metrics *m, struct metrics_out *o)
 {
@@ -1527,6 +1557,7 @@ metrics_render(struct metrics *m, const struct metrics_state *st, size_t *lenp)
 	    "Client connections accepted.", opened);
 	metrics_out_gauge(&o, "connections_open", "Client connections open.",
 	    opened >= closed ? (int64_t)(opened - closed) : 0);
+	metrics_render_dept_conns(m, st->connlim, &o);
 	metrics_render_certs(m, &o);
 	pthread_mutex_unlock(&m->mtx);
 

@@ -82,15 +82,18 @@ enum metrics_cert {
 	METRICS_CERT_NKINDS,
 };
 
+struct connlim;
+
 /*
  * What the registry cannot count itself, read at each scrape (the
  * admin listener asks the gateway for it). Zero-filled: no audit trail
- * known, not draining.
+ * known, not draining, no per-department connection counts.
  */
 struct metrics_state {
 	int draining;   /* SIGTERM: no new connections */
 	int have_audit; /* audit below is filled */
 	struct auditlog_stats audit;
+	struct connlim *connlim; /* borrowed: connections per department */
 };
 
 struct metrics;

@@ -4,7 +4,8 @@ in Prometheus text format 0.0.4 over plain HTTP/1.1, Connection: close.
 
 Scenarios: /healthz and its method rules; allowed and denied mTLS
 requests (and refused handshakes) move the counters by exactly those
-requests, on two workers whose shards are summed; certificate times match
+requests, on two workers whose shards are summed; the connections each
+department holds follow its open connections; certificate times match
 the files; /healthz says 503 draining while SIGTERM drains, and 503
 audit trail degraded while the audit file refuses writes (strace).
 
@@ -263,6 +264,34 @@ def test_counters_move_by_exactly_the_requests_made(make_gateway, backend, pki):
                   name="caizheng") == 1
     assert series(after, "govgate_resource_info", resource="echo", name="echo",
                   owner="gongan", sharing="unconditional", classification="internal") == 1
+
+
+def test_department_connections_follow_open_connections(make_gateway):
+    """govgate_department_connections counts a department's open client
+    connections (what limits.max_connections_per_department holds it to),
+    across two workers, and falls back when they close."""
+    gw, port = admin_gateway(make_gateway, workers=2,
+                             limits={"max_connections_per_department": 5})
+    conns = []
+    try:
+        for cert in ("renshe", "renshe", "renshe", "gongan"):
+            c = gw.connect(cert)
+            conns.append(c)
+            c.send(gwtest.build_request("GET", "/api/echo"))
+            assert c.read_response().status == 200
+        s = scrape(port)
+        assert series(s, "govgate_department_connections", department="renshe") == 3
+        assert series(s, "govgate_department_connections", department="gongan") == 1
+        assert series(s, "govgate_department_connections", department="caizheng") == 0
+    finally:
+        for c in conns:
+            c.close()
+
+    def drained():
+        s = scrape(port)
+        return all(series(s, "govgate_department_connections", department=d) == 0
+                   for d in ("renshe", "gongan"))
+    assert gwtest.wait_until(drained, 5), scrape(port)
 
 
 def test_certificate_times_match_the_files(make_gateway, pki):

@@ -13,6 +13,7 @@
 #include "compat.h"
 #include "conf.h"
 #include "diag.h"
+#include "connlim.h"
 #include "metrics.h"
 #include "policy.h"
 #include "tap.h"
@@ -711,6 +712,69 @@ test_reload(struct fixture *fx)
 	metrics_free(m);
 }
 
+/*
+ * The connections each department holds now, from the table the workers
+ * count in: one series per department of the policy in force, none
+ * without a table.
+ */
+static void
+test_dept_conns(struct fixture *fx)
+{
+	struct metrics_state st;
+	struct metrics_gen *g1, *g2;
+	struct connlim *cl;
+	struct metrics *m;
+	char err[128];
+	char *t;
+
+	if ((m = metrics_new(1, err, sizeof(err))) == NULL ||
+	    (cl = connlim_new()) == NULL)
+		abort();
+	g1 = metrics_gen_new(m, fx->p1, &fx->c, err, sizeof(err));
+	metrics_set_policy(m, g1);
+	memset(&st, 0, sizeof(st));
+	t = render(m, &st);
+	tap_ok(t != NULL && strstr(t, "department_connections") == NULL,
+	    "department connections: no table, no series");
+	free(t);
+
+	(void)connlim_take(connlim_slot_get(cl, "renshe"), 0);
+	(void)connlim_take(connlim_slot_get(cl, "renshe"), 0);
+	(void)connlim_take(connlim_slot_get(cl, "renshe"), 0);
+	connlim_put(connlim_slot_get(cl, "renshe"));
+	(void)connlim_take(connlim_slot_get(cl, "gone"), 0);
+	st.connlim = cl;
+	t = render(m, &st);
+	check_line(t, "govgate_department_connections{department=\"renshe\"} 2",
+	    "department connections: renshe holds 2");
+	check_line(t,
+	    "govgate_department_connections{department=\"caizheng\"} 0",
+	    "department connections: caizheng holds none, shown as 0");
+	tap_ok(t != NULL && strstr(t, "department=\"gone\"") == NULL &&
+	        count_lines(t, "govgate_department_connections{") == 2,
+	    "department connections: only the policy's departments");
+	tap_ok(t != NULL &&
+	        has_line(t, "# TYPE govgate_department_connections gauge"),
+	    "department connections: a gauge");
+	free(t);
+
+	g2 = metrics_gen_new(m, fx->p2, &fx->c, err, sizeof(err));
+	metrics_set_policy(m, g2);
+	t = render(m, &st);
+	check_line(t, "govgate_department_connections{department=\"renshe\"} 2",
+	    "department connections: renshe's count survives a reload");
+	tap_ok(t != NULL &&
+	        count_lines(t, "govgate_department_connections{") == 3 &&
+	        strstr(t, "department_connections{department=\"caizheng\"") ==
+	            NULL,
+	    "department connections: the new policy's departments");
+	free(t);
+	metrics_gen_unref(g1);
+	metrics_gen_unref(g2);
+	metrics_free(m);
+	connlim_free(cl);
+}
+
 static const struct {
 	long v;
 	enum metrics_tls_fail want;
@@ -882,6 +946,7 @@ main(void)
 	test_buckets();
 	test_counting(&fx);
 	test_reload(&fx);
+	test_dept_conns(&fx);
 	test_verify_map();
 	test_threads(&fx);
 	policy_unref(fx.p1);
