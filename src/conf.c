@@ -88,6 +88,7 @@ static const struct ynode_key conf_upstream_tls_keys[] = {
 	{ "certificate", YNODE_STR, 0 },
 	{ "key", YNODE_STR, 0 },
 	{ "server_name", YNODE_STR, 0 },
+	{ "verify_depth", YNODE_STR, 0 },
 	{ NULL, YNODE_ANY, 0 },
 };
 
@@ -701,7 +702,9 @@ conf_parse_upstream_tls(struct ynode_doc *d, struct conf *c, yaml_node_t *n,
 	yaml_node_t *v[nitems(conf_upstream_tls_keys)];
 	char what[CONF_WHAT_MAX];
 	const char *s;
+	uint64_t depth;
 
+	t->verify_depth = CONF_DEFAULT_VERIFY_DEPTH;
 	snprintf(what, sizeof(what), "%s tls", uwhat);
 	if (ynode_map(d, n, conf_upstream_tls_keys, v, what) == -1 &&
 	    n->type != YAML_MAPPING_NODE)
@@ -729,6 +732,10 @@ conf_parse_upstream_tls(struct ynode_doc *d, struct conf *c, yaml_node_t *n,
 		else
 			t->server_name = xstrdup(s);
 	}
+	snprintf(what, sizeof(what), "%s tls.verify_depth", uwhat);
+	if (v[4] != NULL &&
+	    ynode_uint(d, v[4], what, 0, CONF_MAX_VERIFY_DEPTH, &depth) == 0)
+		t->verify_depth = (int)depth;
 }
 
 static void

@@ -40,7 +40,7 @@ struct diag;
 #define CONF_MAX_TIMEOUT_MS (24 * 3600 * 1000ULL) /* read, idle */
 #define CONF_MAX_HEAD_TIMEOUT_MS (10 * 60 * 1000) /* header, handshake */
 #define CONF_MAX_CHECKPOINT_INTERVAL_MS (3600 * 1000)
-#define CONF_DEFAULT_VERIFY_DEPTH 4 /* intermediates below a client_ca root */
+#define CONF_DEFAULT_VERIFY_DEPTH 4 /* intermediates below a trusted root */
 #define CONF_MAX_VERIFY_DEPTH 16
 
 enum conf_client_auth {
@@ -92,6 +92,7 @@ struct conf_upstream_tls {
 	char *certificate; /* NULL: no client certificate */
 	char *key;
 	char *server_name; /* NULL: the server's host */
+	int verify_depth;  /* intermediate CAs allowed in a server's chain */
 };
 
 struct conf_upstream {

@@ -830,7 +830,7 @@ tlsctx_upstream_new(const struct conf_upstream *u, int64_t now, struct diag *dg)
 		(void)tlsctx_load_identity(ctx, t->certificate, t->key,
 		    "client certificate", now, dg);
 	SSL_CTX_set_verify(ctx, SSL_VERIFY_PEER, NULL);
-	SSL_CTX_set_verify_depth(ctx, TLSCTX_VERIFY_DEPTH);
+	SSL_CTX_set_verify_depth(ctx, t->verify_depth);
 	SSL_CTX_set_max_cert_list(ctx, TLSCTX_MAX_CERT_LIST);
 	/*
 	 * The owner keeps each server's last session itself (new-session
@@ -867,7 +867,8 @@ tlsctx_id_add_cert(EVP_MD_CTX *md, const X509 *x)
 /*
  * Fill id with a digest of what a resumed upstream session skips checking:
  * the trust store (CAs and CRLs) of ctx, its client certificate and chain,
- * and u's tls.server_name. Two contexts with the same id verify a backend
+ * and u's tls.server_name and tls.verify_depth. Two contexts with the same
+ * id verify a backend
  * and present the gateway alike, so their sessions are interchangeable.
  * Returns 0, or -1 (OpenSSL error, queue cleared).
  */
@@ -882,10 +883,12 @@ tlsctx_upstream_id(SSL_CTX *ctx, const struct conf_upstream *u,
 	unsigned char d[EVP_MAX_MD_SIZE];
 	unsigned int dlen = 0;
 	const char *sn = u->tls.server_name;
+	unsigned char depth = (unsigned char)u->tls.verify_depth;
 	int i, ret = -1;
 
 	if ((md = EVP_MD_CTX_new()) == NULL ||
-	    !EVP_DigestInit_ex(md, EVP_sha256(), NULL))
+	    !EVP_DigestInit_ex(md, EVP_sha256(), NULL) ||
+	    !EVP_DigestUpdate(md, &depth, 1))
 		goto out;
 	/* A name and its absence must not hash alike. */
 	if (!EVP_DigestUpdate(md, sn != NULL ? "n" : "-", 1) ||

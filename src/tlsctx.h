@@ -11,7 +11,6 @@ struct conf_listener;
 struct conf_upstream;
 struct diag;
 
-#define TLSCTX_VERIFY_DEPTH 4            /* upstream chains; listeners: conf */
 #define TLSCTX_MAX_CERT_LIST (64 * 1024) /* bytes of a peer's Certificate */
 #define TLSCTX_EXPIRY_WARN_DAYS 30
 #define TLSCTX_CRL_WARN_DAYS 7          /* CRL nextUpdate this close: warn */

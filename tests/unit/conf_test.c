@@ -206,6 +206,18 @@ static const struct {
 	    "upstreams:\n  hr:\n    servers: [\"10.0.0.1:80\"]\n"
 	    "    tls: { ca: ca.pem, key: k.pem }\n",
 	    1, 1, "12:29: upstream \"hr\" tls: key without certificate" },
+	{ "upstream verify_depth",
+	    "policy: policy.yaml\n" LISTENER
+	    "upstreams:\n  hr:\n    servers: [\"10.0.0.1:80\"]\n"
+	    "    tls: { ca: ca.pem, verify_depth: 7 }\n",
+	    0, 1, NULL },
+	{ "upstream verify_depth above the maximum",
+	    "policy: policy.yaml\n" LISTENER
+	    "upstreams:\n  hr:\n    servers: [\"10.0.0.1:80\"]\n"
+	    "    tls: { ca: ca.pem, verify_depth: 17 }\n",
+	    1, 1,
+	    "12:38: upstream \"hr\" tls.verify_depth: 17 is out of range (0 "
+	    "to 16)" },
 	{ "duplicate upstream",
 	    "policy: policy.yaml\n" LISTENER
 	    "upstreams:\n  hr: { servers: [\"a.b:1\"] }\n"
@@ -562,6 +574,8 @@ conf_test_full(void)
 		tap_ok(u->servers[1].port == 8443, "full: server port");
 		tap_streq(u->tls.server_name, "psb-api.internal",
 		    "full: server_name");
+		tap_ok(u->tls.verify_depth == 4,
+		    "full: upstream verify_depth 4 by default");
 		snprintf(want, sizeof(want), "%s/certs/client.key",
 		    conf_test_dir);
 		tap_streq(u->tls.key, want, "full: upstream key resolved");

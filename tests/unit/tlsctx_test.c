@@ -804,6 +804,7 @@ upstream_ctx(const char *ca, const char *cert, const char *key,
 	memset(u, 0, sizeof(*u));
 	u->name = name;
 	u->has_tls = has_tls;
+	u->tls.verify_depth = CONF_DEFAULT_VERIFY_DEPTH;
 	u->tls.ca = path(ca, bufs[0], PATHBUF);
 	u->tls.certificate = path(cert, bufs[1], PATHBUF);
 	u->tls.key = path(key, bufs[2], PATHBUF);
@@ -963,20 +964,26 @@ test_upstreams(void)
 static const struct {
 	const char *name;
 	const char *ca, *cert, *key, *server_name;
-	int same; /* the id equals that of the first row */
+	int depth; /* tls.verify_depth; -1: the default */
+	int same;  /* the id equals that of the first row */
 } upstream_ids[] = {
 	{ "base", "backend-ca.pem", "gateway-client.crt", "gateway-client.key",
-	    "backend.test", 1 },
+	    "backend.test", -1, 1 },
 	{ "same settings, another context", "backend-ca.pem",
-	    "gateway-client.crt", "gateway-client.key", "backend.test", 1 },
+	    "gateway-client.crt", "gateway-client.key", "backend.test", -1, 1 },
+	{ "the default verify_depth given", "backend-ca.pem",
+	    "gateway-client.crt", "gateway-client.key", "backend.test",
+	    CONF_DEFAULT_VERIFY_DEPTH, 1 },
 	{ "another server_name", "backend-ca.pem", "gateway-client.crt",
-	    "gateway-client.key", "localhost", 0 },
+	    "gateway-client.key", "localhost", -1, 0 },
 	{ "no server_name", "backend-ca.pem", "gateway-client.crt",
-	    "gateway-client.key", NULL, 0 },
+	    "gateway-client.key", NULL, -1, 0 },
 	{ "no client certificate", "backend-ca.pem", NULL, NULL, "backend.test",
-	    0 },
+	    -1, 0 },
 	{ "another CA", "root-ca.pem", "gateway-client.crt",
-	    "gateway-client.key", "backend.test", 0 },
+	    "gateway-client.key", "backend.test", -1, 0 },
+	{ "another verify_depth", "backend-ca.pem", "gateway-client.crt",
+	    "gateway-client.key", "backend.test", 2, 0 },
 };
 
 static void
@@ -995,6 +1002,11 @@ test_upstream_ids(void)
 		ctx = upstream_ctx(upstream_ids[i].ca, upstream_ids[i].cert,
 		    upstream_ids[i].key, upstream_ids[i].server_name, 1, &dg,
 		    &u, bufs);
+		if (upstream_ids[i].depth != -1) {
+			u.tls.verify_depth = upstream_ids[i].depth;
+			SSL_CTX_free(ctx);
+			ctx = tlsctx_upstream_new(&u, (int64_t)time(NULL), &dg);
+		}
 		ok = ctx != NULL &&
 		    tlsctx_upstream_id(ctx, &u, i == 0 ? base : id) == 0;
 		if (ok && i > 0)
