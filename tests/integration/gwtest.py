@@ -881,6 +881,81 @@ class Recorded:
         return "<Recorded %s %s %r>" % (self.method, self.target, self.headers)
 
 
+class TlsBackend:
+    """HTTPS on 127.0.0.1 with the server context ctx (which a test may
+    swap between requests): one request per connection, answered 200
+    {"backend":"tls"} with Connection: close. Records per request whether
+    its session was resumed, and counts handshakes that failed on its
+    side."""
+
+    def __init__(self, ctx):
+        self.ctx = ctx
+        self.lock = threading.Lock()
+        self.conns = []  # (resumed, request line) per finished handshake
+        self.failed = 0  # handshakes that failed on the backend's side
+        self.lsock = None
+
+    @property
+    def address(self):
+        return "127.0.0.1:%d" % self.lsock.getsockname()[1]
+
+    def start(self):
+        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        self.lsock.bind(("127.0.0.1", 0))
+        self.lsock.listen(64)
+        threading.Thread(target=self._loop, daemon=True).start()
+        return self
+
+    def stop(self):
+        try:
+            self.lsock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+        self.lsock.close()
+
+    def resumed(self):
+        with self.lock:
+            return [r for r, _ in self.conns]
+
+    def served(self):
+        with self.lock:
+            return len(self.conns)
+
+    def _loop(self):
+        while True:
+            try:
+                raw, _ = self.lsock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(raw, self.ctx), daemon=True).start()
+
+    def _serve(self, raw, ctx):
+        raw.settimeout(5)
+        try:
+            s = ctx.wrap_socket(raw, server_side=True)
+        except (OSError, ssl.SSLError):
+            with self.lock:
+                self.failed += 1
+            raw.close()
+            return
+        try:
+            buf = b""
+            while b"\r\n\r\n" not in buf:
+                data = s.recv(65536)
+                if not data:
+                    return
+                buf += data
+            with self.lock:
+                self.conns.append((s.session_reused, buf.split(b"\r\n", 1)[0]))
+            body = b'{"backend":"tls"}'
+            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
+                      b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
+        except (OSError, ssl.SSLError):
+            pass
+        finally:
+            s.close()
+
+
 class RecordingBackend:
     """A threaded HTTP/1.1 server on 127.0.0.1 that records every request.
 

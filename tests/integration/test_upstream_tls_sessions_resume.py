@@ -13,26 +13,21 @@ per connection whether the session was resumed.
 """
 import os
 import re
-import socket
 import ssl
-import threading
 
 import pytest
 
 import gwtest
 
 
-class TlsBackend:
-    """HTTPS on 127.0.0.1: one request per connection, then close."""
+class ResumeBackend(gwtest.TlsBackend):
+    """gwtest.TlsBackend with the backend certificate of the PKI, one TLS
+    version, and the gateway's client certificate required."""
 
     def __init__(self, pki, version):
         self.pki = pki
         self.version = version
-        self.ctx = self.context("backend")
-        self.lock = threading.Lock()
-        self.conns = []  # (resumed, request line) per finished handshake
-        self.failed = 0  # handshakes that failed on the backend's side
-        self.lsock = None
+        gwtest.TlsBackend.__init__(self, self.context("backend"))
 
     def context(self, cert):
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
@@ -44,69 +39,13 @@ class TlsBackend:
         ctx.verify_mode = ssl.CERT_REQUIRED
         return ctx
 
-    @property
-    def address(self):
-        return "127.0.0.1:%d" % self.lsock.getsockname()[1]
-
-    def start(self):
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(64)
-        threading.Thread(target=self._loop, daemon=True).start()
-        return self
-
-    def stop(self):
-        try:
-            self.lsock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.lsock.close()
-
-    def resumed(self):
-        with self.lock:
-            return [r for r, _ in self.conns]
-
-    def _loop(self):
-        while True:
-            try:
-                raw, _ = self.lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw, self.ctx), daemon=True).start()
-
-    def _serve(self, raw, ctx):
-        raw.settimeout(5)
-        try:
-            s = ctx.wrap_socket(raw, server_side=True)
-        except (OSError, ssl.SSLError):
-            with self.lock:
-                self.failed += 1
-            raw.close()
-            return
-        try:
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                data = s.recv(65536)
-                if not data:
-                    return
-                buf += data
-            with self.lock:
-                self.conns.append((s.session_reused, buf.split(b"\r\n", 1)[0]))
-            body = b'{"backend":"tls"}'
-            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                      b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        except (OSError, ssl.SSLError):
-            pass
-        finally:
-            s.close()
-
 
 VERSIONS = [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3]
 
 
 @pytest.fixture
 def tls_backend(pki, request):
-    b = TlsBackend(pki, request.param).start()
+    b = ResumeBackend(pki, request.param).start()
     yield b
     b.stop()
 

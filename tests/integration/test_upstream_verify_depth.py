@@ -6,9 +6,7 @@ A backend presents root -> CA1 -> CA2 -> CA3 -> its certificate (three
 intermediates, sent in its chain); the gateway trusts the root only.
 """
 import os
-import socket
 import ssl
-import threading
 
 import pytest
 
@@ -34,67 +32,12 @@ def chain(tmp_path_factory, pki):
     return os.path.join(m.out, "up-root.pem"), leaf
 
 
-class ChainBackend:
-    """HTTPS on 127.0.0.1 with a certificate chain: one answer per
-    connection. Counts the requests that got through its handshake."""
-
-    def __init__(self, leaf):
-        self.ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
-        self.ctx.load_cert_chain(leaf + ".chain.pem", leaf + ".key")
-        self.lock = threading.Lock()
-        self.served = 0
-        self.lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        self.lsock.bind(("127.0.0.1", 0))
-        self.lsock.listen(16)
-        threading.Thread(target=self._loop, daemon=True).start()
-
-    @property
-    def address(self):
-        return "127.0.0.1:%d" % self.lsock.getsockname()[1]
-
-    def stop(self):
-        try:
-            self.lsock.shutdown(socket.SHUT_RDWR)
-        except OSError:
-            pass
-        self.lsock.close()
-
-    def _loop(self):
-        while True:
-            try:
-                raw, _ = self.lsock.accept()
-            except OSError:
-                return
-            threading.Thread(target=self._serve, args=(raw,), daemon=True).start()
-
-    def _serve(self, raw):
-        raw.settimeout(5)
-        try:
-            s = self.ctx.wrap_socket(raw, server_side=True)
-        except (OSError, ssl.SSLError):
-            raw.close()
-            return
-        try:
-            buf = b""
-            while b"\r\n\r\n" not in buf:
-                data = s.recv(65536)
-                if not data:
-                    return
-                buf += data
-            with self.lock:
-                self.served += 1
-            body = b'{"backend":"chain"}'
-            s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
-                      b"Connection: close\r\nContent-Length: %d\r\n\r\n%s" % (len(body), body))
-        except (OSError, ssl.SSLError):
-            pass
-        finally:
-            s.close()
-
-
 @pytest.fixture
 def chain_backend(chain):
-    b = ChainBackend(chain[1])
+    """A backend that sends its certificate with the three intermediates."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(chain[1] + ".chain.pem", chain[1] + ".key")
+    b = gwtest.TlsBackend(ctx).start()
     yield b
     b.stop()
 
@@ -118,8 +61,8 @@ def set_depth(gw, root, depth, n):
 def test_three_intermediates_pass_the_default_depth(make_gateway, chain, chain_backend):
     gw = depth_gateway(make_gateway, chain[0], chain_backend)
     r = gw.request("GET", "/api/echo", timeout=5)
-    assert r.status == 200 and r.json() == {"backend": "chain"}, r
-    assert chain_backend.served == 1
+    assert r.status == 200 and r.json() == {"backend": "tls"}, r
+    assert chain_backend.served() == 1
 
 
 def test_chain_longer_than_verify_depth_is_502_and_sighup_applies_a_new_depth(
@@ -128,17 +71,17 @@ def test_chain_longer_than_verify_depth_is_502_and_sighup_applies_a_new_depth(
     gw = depth_gateway(make_gateway, root, chain_backend, depth=2)
     r = gw.request("GET", "/api/echo", timeout=5)
     assert r.status == 502, r
-    assert chain_backend.served == 0
+    assert chain_backend.served() == 0
     assert "certificate chain too long" in gw.stderr_text(), gw.stderr_text()[-2000:]
 
     set_depth(gw, root, 3, 1)
     statuses = [gw.request("GET", "/api/echo", timeout=5).status for _ in range(2)]
     assert statuses == [200, 200]
-    assert chain_backend.served == 2
+    assert chain_backend.served() == 2
 
     # Lowered again: a session resumed from depth 3 must not carry the
     # chain past the new check.
     set_depth(gw, root, 2, 2)
     r = gw.request("GET", "/api/echo", timeout=5)
     assert r.status == 502, r
-    assert chain_backend.served == 2
+    assert chain_backend.served() == 2
