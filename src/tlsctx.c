@@ -868,8 +868,8 @@ tlsctx_id_add_cert(EVP_MD_CTX *md, const X509 *x)
  * Fill id with a digest of what a resumed upstream session skips checking:
  * the trust store (CAs and CRLs) of ctx, its client certificate and chain,
  * and u's tls.server_name and tls.verify_depth. Two contexts with the same
- * id verify a backend
- * and present the gateway alike, so their sessions are interchangeable.
+ * id verify a backend and present the gateway alike, so their sessions are
+ * interchangeable.
  * Returns 0, or -1 (OpenSSL error, queue cleared).
  */
 int

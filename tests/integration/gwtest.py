@@ -8,6 +8,8 @@
   every request it receives (method, target, headers, body, raw bytes) and
   answers canned JSON; its mode makes it slow, silent, abrupt, malformed or
   oversized.
+- TlsBackend: an HTTPS backend with a given server context, one request
+  per connection, recording whether each session was resumed.
 - Conn and friends: mTLS clients with Python's ssl module that send exact
   bytes (in one write or byte by byte) and read one response strictly.
 
