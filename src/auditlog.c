@@ -134,7 +134,10 @@ struct auditlog {
 	struct audit_buf b;
 	int64_t unsealed_ms; /* first record after the last checkpoint; -1 */
 	int dirty;           /* write mode: written since the last sync */
-	int64_t wb_ms;       /* write mode: next writeback kick; -1 none */
+	int64_t wb_ms;       /* next write-back tick; -1 none */
+	off_t wb_off;        /* dur_off at the last tick */
+	off_t wb_prev;       /* and at the tick before */
+	off_t drop_off;      /* the next tick drops the cache from here */
 	const char *rotate_why;
 	int64_t retry_ms;
 	int64_t fail_ms;
@@ -423,6 +426,7 @@ auditlog_attach(struct auditlog *l, int any, uint64_t *cut, char *err,
 	l->dur_seq = l->ch.seq;
 	memcpy(l->dur_hash, l->ch.prev, AUDIT_HASH_LEN);
 	l->dur_off = size;
+	l->wb_off = l->wb_prev = l->drop_off = 0;
 	fd = -1;
 	ret = 0;
 out:
@@ -968,29 +972,54 @@ auditlog_deadline(const struct auditlog *l)
 }
 
 /*
+ * Every AUDITLOG_WRITEBACK_MS while records come in, the writer does two
+ * things that wait for nothing.
+ *
  * With audit.sync write, the checkpoint's fdatasync would otherwise
  * write back all of an interval's records at once while holding wmtx,
  * and every request decided meanwhile waited for it (p99 at 11,000
- * req/s: 8-10 ms, against 2 ms with no checkpoint in the window). So
- * every AUDITLOG_WRITEBACK_MS the writer starts the write-back of what
- * is dirty, without waiting for it; the fdatasync then finds little
- * left to do. Durability is unchanged: still at each checkpoint.
+ * req/s: 8-10 ms, against 2 ms with no checkpoint in the window). So it
+ * starts the write-back of what is dirty; the fdatasync then finds
+ * little left to do. Durability is unchanged: still at each checkpoint.
+ *
+ * In both modes it drops from the page cache what was written before
+ * the last tick (written back by now: by fdatasync, or by the write-back
+ * started then). The trail is only appended to, and a busy gateway
+ * writes gigabytes of it: kept cached, it pushed out the cache of
+ * everything else on the machine, and each write went into a page the
+ * kernel had not used before (in 25 s runs at 45,000 req/s, 11 % more
+ * CPU per request than with the pages recycled). A page still dirty or
+ * under write-back cannot be dropped: each range is tried at two ticks,
+ * and what is left after that is left to the kernel's own reclaim.
  */
 static void
 auditlog_writeback(struct auditlog *l, int64_t now)
 {
-	if (l->sync != CONF_AUDIT_SYNC_WRITE || l->fd < 0) {
+	off_t page;
+
+	if (l->fd < 0) {
 		l->wb_ms = -1;
 		return;
 	}
 	if (l->wb_ms < 0) {
 		l->wb_ms = now + AUDITLOG_WRITEBACK_MS;
+		l->wb_off = l->wb_prev = l->dur_off;
 		return;
 	}
 	if (now < l->wb_ms)
 		return;
-	if (l->dirty)
+	if (l->wb_off > l->drop_off) {
+		(void)posix_fadvise(l->fd, l->drop_off,
+		    l->wb_off - l->drop_off, POSIX_FADV_DONTNEED);
+		/* From the part new at this tick, its page boundary. */
+		page = (off_t)sysconf(_SC_PAGESIZE);
+		if (page > 0 && l->wb_prev > l->drop_off)
+			l->drop_off = l->wb_prev - l->wb_prev % page;
+	}
+	l->wb_prev = l->wb_off;
+	if (l->sync == CONF_AUDIT_SYNC_WRITE && l->dirty)
 		(void)sync_file_range(l->fd, 0, 0, SYNC_FILE_RANGE_WRITE);
+	l->wb_off = l->dur_off;
 	l->wb_ms = now + AUDITLOG_WRITEBACK_MS;
 }
 

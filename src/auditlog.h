@@ -16,7 +16,7 @@ struct auditlog_notify;
 #define AUDITLOG_MAX_QUEUE 65536           /* records waiting; beyond: refuse */
 #define AUDITLOG_BATCH_BYTES (1024 * 1024) /* one write(2), at most */
 #define AUDITLOG_RETRY_MS 1000    /* while degraded: retry this often */
-#define AUDITLOG_WRITEBACK_MS 100 /* sync write: start write-back */
+#define AUDITLOG_WRITEBACK_MS 100 /* start write-back, drop cache */
 
 /*
  * One record on its way to disk. The submitter owns it and must keep it
