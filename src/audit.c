@@ -211,6 +211,29 @@ audit_buf_key(struct audit_buf *b, const char *key)
 }
 
 /*
+ * 1 for the bytes a JSON string holds as they are: printable ASCII but
+ * '"' and '\\'. One row per 16 bytes.
+ */
+static const unsigned char audit_plain[256] = {
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	1, 1, 0, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1,
+	1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
+};
+
+/*
  * The escaped content of a string, without quotes; see audit_buf_str.
  * max bounds the output bytes, so limits hold whatever the input.
  */
@@ -226,8 +249,7 @@ audit_buf_esc(struct audit_buf *b, const char *s, size_t n, size_t max)
 		/* A run of bytes that need no escape. */
 		run = p;
 		take = (size_t)(end - p) < room ? (size_t)(end - p) : room;
-		while ((size_t)(p - run) < take && *p >= 0x20 && *p < 0x7f &&
-		    *p != '"' && *p != '\\')
+		while ((size_t)(p - run) < take && audit_plain[*p])
 			p++;
 		if (p > run) {
 			audit_buf_raw(b, (const char *)run, (size_t)(p - run));
@@ -255,7 +277,7 @@ audit_buf_esc(struct audit_buf *b, const char *s, size_t n, size_t max)
 			p += k;
 			continue;
 		}
-		if (*p >= 0x20 && *p < 0x7f && *p != '"' && *p != '\\') {
+		if (audit_plain[*p]) {
 			cut = 1; /* a plain byte, but no room left */
 			break;
 		}
