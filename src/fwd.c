@@ -60,6 +60,7 @@ fwd_out_u64(struct fwd_out *o, uint64_t v)
 static void
 fwd_out_value(struct fwd_out *o, const char *s, size_t n)
 {
+	char *d;
 	size_t i;
 	unsigned char ch;
 
@@ -67,10 +68,13 @@ fwd_out_value(struct fwd_out *o, const char *s, size_t n)
 		o->overflow = 1;
 		return;
 	}
+	/* Into a local pointer: no store of o->len per byte. */
+	d = o->p + o->len;
 	for (i = 0; i < n; i++) {
 		ch = (unsigned char)s[i];
-		o->p[o->len++] = ch < 0x20 || ch == 0x7F ? '?' : (char)ch;
+		d[i] = ch < 0x20 || ch == 0x7F ? '?' : (char)ch;
 	}
+	o->len += n;
 }
 
 /* name: value CRLF, the value sanitised; nothing when value is NULL. */
