@@ -59,40 +59,6 @@ static const char *const audit_event_names[AUDIT_NEVENTS] = {
 	[AUDIT_EV_RECOVERED] = "audit_recovered",
 };
 
-/*
- * The stable reason codes of contract section 4.1, as policy.c names
- * them. Kept here so that audit links without the policy engine; the
- * assertion breaks the build when a reason is added there.
- */
-_Static_assert(POLICY_NREASONS == 25, "audit_reason_names out of step");
-static const char *const audit_reason_names[POLICY_NREASONS] = {
-	[POLICY_R_NONE] = "none",
-	[POLICY_R_OWNER] = "owner",
-	[POLICY_R_OPEN] = "open",
-	[POLICY_R_UNCONDITIONAL] = "unconditional",
-	[POLICY_R_GRANT] = "grant",
-	[POLICY_R_BAD_REQUEST] = "bad_request",
-	[POLICY_R_NO_CLIENT_CERT] = "no_client_cert",
-	[POLICY_R_UNKNOWN_DEPARTMENT] = "unknown_department",
-	[POLICY_R_COUNTRY_BLOCKED] = "country_blocked",
-	[POLICY_R_ZONE_MISMATCH] = "zone_mismatch",
-	[POLICY_R_NO_RESOURCE] = "no_resource",
-	[POLICY_R_SUSPENDED] = "suspended",
-	[POLICY_R_NOT_SHARED] = "not_shared",
-	[POLICY_R_INSUFFICIENT_CLEARANCE] = "insufficient_clearance",
-	[POLICY_R_NO_GRANT] = "no_grant",
-	[POLICY_R_GRANT_NOT_YET_VALID] = "grant_not_yet_valid",
-	[POLICY_R_GRANT_EXPIRED] = "grant_expired",
-	[POLICY_R_OUTSIDE_HOURS] = "outside_hours",
-	[POLICY_R_METHOD_NOT_GRANTED] = "method_not_granted",
-	[POLICY_R_PURPOSE_REQUIRED] = "purpose_required",
-	[POLICY_R_PURPOSE_MISMATCH] = "purpose_mismatch",
-	[POLICY_R_CASE_REQUIRED] = "case_required",
-	[POLICY_R_RATE_LIMITED] = "rate_limited",
-	[POLICY_R_CONNECTION_LIMIT] = "connection_limit",
-	[POLICY_R_AUDIT_UNAVAILABLE] = "audit_unavailable",
-};
-
 static const char audit_hexdig[] = "0123456789abcdef";
 static const unsigned char audit_zero[AUDIT_HASH_LEN];
 
@@ -102,27 +68,6 @@ audit_event_str(enum audit_event e)
 	return (unsigned)e < AUDIT_NEVENTS ? audit_event_names[e] : "?";
 }
 
-static const char *
-audit_reason_str(enum policy_reason r)
-{
-	return (unsigned)r < POLICY_NREASONS ? audit_reason_names[r] : "none";
-}
-
-static const char *
-audit_sharing_str(enum policy_sharing s)
-{
-	switch (s) {
-	case POLICY_SHARE_OPEN:
-		return "open";
-	case POLICY_SHARE_UNCONDITIONAL:
-		return "unconditional";
-	case POLICY_SHARE_CONDITIONAL:
-		return "conditional";
-	case POLICY_SHARE_NONE:
-		return "none";
-	}
-	return "none";
-}
 
 static void
 audit_hex(const unsigned char *p, size_t n, char *out)
@@ -1024,8 +969,8 @@ resource:
 		audit_buf_lit(b, ",\"classification\":");
 		audit_buf_strz(b, in->classification, AUDIT_ID_MAX);
 		audit_buf_lit(b, ",\"sharing\":\"");
-		audit_buf_raw(b, audit_sharing_str(res->sharing),
-		    strlen(audit_sharing_str(res->sharing)));
+		audit_buf_raw(b, policy_sharing_str(res->sharing),
+		    strlen(policy_sharing_str(res->sharing)));
 		audit_buf_lit(b, "\"}");
 	} else
 		audit_buf_null(b);
@@ -1033,7 +978,7 @@ resource:
 		audit_buf_lit(b, ",\"decision\":\"allow\",\"reason\":");
 	else
 		audit_buf_lit(b, ",\"decision\":\"deny\",\"reason\":");
-	audit_buf_strz(b, audit_reason_str(d->reason), AUDIT_ID_MAX);
+	audit_buf_strz(b, policy_reason_str(d->reason), AUDIT_ID_MAX);
 	audit_buf_lit(b, ",\"grant\":");
 	audit_buf_strz(b, d->grant != NULL ? d->grant->id : NULL, AUDIT_ID_MAX);
 	audit_buf_lit(b, ",\"shadow\":");
@@ -1044,7 +989,7 @@ resource:
 			audit_buf_lit(b, ",\"decision\":\"allow\",\"reason\":");
 		else
 			audit_buf_lit(b, ",\"decision\":\"deny\",\"reason\":");
-		audit_buf_strz(b, audit_reason_str(d->shadow_reason),
+		audit_buf_strz(b, policy_reason_str(d->shadow_reason),
 		    AUDIT_ID_MAX);
 		audit_buf_lit(b, "}");
 	} else
