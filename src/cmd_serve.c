@@ -483,6 +483,14 @@ out:
 	if (sv.al != NULL)
 		auditlog_close(sv.al);
 	worker_group_free(sv.g);
+	/*
+	 * Freeing the signal events gives SIGTERM and SIGINT their default
+	 * action back. A second stop signal now (a script that stops us
+	 * after Ctrl-C reached us too) would kill a gateway that stopped
+	 * cleanly, with status 143. Every other thread is gone: held here,
+	 * such a signal ends with the process.
+	 */
+	sigprocmask(SIG_BLOCK, &ctl, NULL);
 	for (i = 0; i < nitems(sigs); i++)
 		if (sev[i] != NULL)
 			event_free(sev[i]);

@@ -58,3 +58,40 @@ def test_signal_while_starting_does_not_kill_the_gateway(tmp_path, pki, backend,
         else:
             gw.kill()
         gw.stop(check=False)
+
+
+@pytest.mark.skipif(not gwtest.strace_usable(), reason="strace missing or ptrace refused")
+def test_second_stop_signal_during_teardown_leaves_exit_status_0(tmp_path, pki, backend):
+    """Ctrl-C reaches the gateway and the script that started it, and the
+    script then sends SIGTERM too (scripts/demo.sh does). A gateway that
+    stopped cleanly exits 0 whenever that second signal lands, also after
+    its signal handlers are gone. strace slows each rt_sigaction by 50 ms,
+    so the moment libevent gives SIGTERM its default action back lasts."""
+    gw = gwtest.Gateway(str(tmp_path / "gw"), pki, backend=backend)
+    prefix = ["strace", "-f", "-qq", "-o", "/dev/null",
+              "-e", "inject=rt_sigaction:delay_exit=50000"]
+    gw.start(wait=False, prefix=prefix, env=gwtest.TRACED_ENV)
+    try:
+        assert gwtest.wait_until(lambda: "listening on" in gw.stderr_text() or not gw.alive(),
+                                 60), gw.stderr_text()[-2000:]
+        pid = gwtest.traced_pid(gw)
+        r = gw.request("GET", "/api/echo", timeout=30)
+        assert r.status == 200, r
+        os.kill(pid, signal.SIGINT)
+        assert gwtest.wait_until(lambda: "stopped" in gw.stderr_text() or not gw.alive(), 30)
+        sent = 0
+        deadline = time.monotonic() + 30
+        while gw.proc.poll() is None and time.monotonic() < deadline:
+            try:
+                os.kill(pid, signal.SIGTERM)
+                sent += 1
+            except ProcessLookupError:
+                break
+            time.sleep(0.005)
+        rc = gw.proc.wait(30)
+        assert rc == 0, "exit status %s after %d SIGTERMs during teardown; stderr:\n%s" % (
+            rc, sent, gw.stderr_text()[-2000:])
+        assert sent > 0
+    finally:
+        gw.kill()
+        gw.stop(check=False)
