@@ -68,7 +68,6 @@ audit_event_str(enum audit_event e)
 	return (unsigned)e < AUDIT_NEVENTS ? audit_event_names[e] : "?";
 }
 
-
 static void
 audit_hex(const unsigned char *p, size_t n, char *out)
 {
@@ -159,6 +158,7 @@ audit_buf_key(struct audit_buf *b, const char *key)
  * 1 for the bytes a JSON string holds as they are: printable ASCII but
  * '"' and '\\'. One row per 16 bytes.
  */
+/* clang-format off */
 static const unsigned char audit_plain[256] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
@@ -177,6 +177,7 @@ static const unsigned char audit_plain[256] = {
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 	0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0,
 };
+/* clang-format on */
 
 /*
  * The escaped content of a string, without quotes; see audit_buf_str.

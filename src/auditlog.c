@@ -1009,8 +1009,8 @@ auditlog_writeback(struct auditlog *l, int64_t now)
 	if (now < l->wb_ms)
 		return;
 	if (l->wb_off > l->drop_off) {
-		(void)posix_fadvise(l->fd, l->drop_off,
-		    l->wb_off - l->drop_off, POSIX_FADV_DONTNEED);
+		(void)posix_fadvise(l->fd, l->drop_off, l->wb_off - l->drop_off,
+		    POSIX_FADV_DONTNEED);
 		/* From the part new at this tick, its page boundary. */
 		page = (off_t)sysconf(_SC_PAGESIZE);
 		if (page > 0 && l->wb_prev > l->drop_off)

@@ -10,7 +10,6 @@ and the trail still verifies.
 import os
 import shutil
 import subprocess
-import time
 
 import pytest
 
@@ -64,7 +63,6 @@ def test_written_records_leave_the_page_cache(tmp_path, pki, sync):
             lambda: cached_bytes(gw.audit_path) <= size // 8, 10), \
             "%d of %d bytes of the trail still cached" % (
                 cached_bytes(gw.audit_path), size)
-        time.sleep(0.2)
         gw.stop()
         gwtest.assert_verifies(gwtest.audit_pubkey(gw), [gw.audit_path])
     finally:
