@@ -11,6 +11,7 @@
 
 #include <errno.h>
 #include <netdb.h>
+#include <poll.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -94,6 +95,8 @@ struct conn {
 	struct bufferevent *bev; /* the client, TLS */
 	SSL *ssl;                /* borrowed from bev */
 	struct event *timer;     /* the absolute deadline of the state */
+	unsigned overdue;        /* passes the deadline gave bytes waiting */
+	size_t in_seen;          /* head bytes conn_head has looked at */
 	struct event *pev;       /* reading a PROXY header */
 	unsigned char *pbuf;     /* its bytes so far */
 	size_t plen;
@@ -223,6 +226,7 @@ conn_timer(struct conn *c, uint64_t ms)
 {
 	struct timeval tv;
 
+	c->overdue = 0;
 	if (ms == 0) {
 		evtimer_del(c->timer);
 		return;
@@ -241,6 +245,80 @@ conn_client_timeouts(struct conn *c, uint64_t rd_ms, uint64_t wr_ms)
 	conn_tv(wr_ms, &wr);
 	bufferevent_set_timeouts(c->bev, rd_ms ? &rd : NULL,
 	    wr_ms ? &wr : NULL);
+}
+
+/* Whether fd is ready for events (POLLIN, POLLOUT) right now. */
+static int
+conn_fd_ready(evutil_socket_t fd, short events)
+{
+	struct pollfd p = { .fd = fd, .events = events };
+
+	return fd >= 0 && poll(&p, 1, 0) == 1 && (p.revents & ~POLLNVAL) != 0;
+}
+
+/*
+ * A deadline noticed late must not outrun bytes that are already here.
+ * When the gateway was not scheduled for a while (a busy host, a paused
+ * VM) and both the peer's data and a timeout are due in one turn of the
+ * loop, libevent runs the timeout and drops the read. So before a
+ * deadline ends anything it asks whether something waits: in the socket,
+ * in OpenSSL, in the input not yet parsed, or a handshake or connect
+ * that finished with its callback still queued. If so, the deadline
+ * gives the loop a few more passes, at most CONN_OVERDUE_PASSES; a peer
+ * that really is late is cut off as before.
+ */
+#define CONN_OVERDUE_PASSES 4
+
+static int
+conn_overdue_waits(struct conn *c)
+{
+	if (c->overdue >= CONN_OVERDUE_PASSES)
+		return 0;
+	switch (c->state) {
+	case CONN_HANDSHAKE:
+		if (c->ssl != NULL && SSL_is_init_finished(c->ssl))
+			return 1;
+		break;
+	case CONN_IDLE:
+	case CONN_READ_HEAD:
+		if (evbuffer_get_length(bufferevent_get_input(c->bev)) >
+		    c->in_seen)
+			return 1;
+		break;
+	case CONN_PROXY:
+		break;
+	case CONN_CONNECT:
+		return c->up != NULL &&
+		    conn_fd_ready(bufferevent_getfd(c->up->bev),
+		        POLLIN | POLLOUT);
+	default:
+		return 0;
+	}
+	return (c->ssl != NULL && SSL_pending(c->ssl) > 0) ||
+	    conn_fd_ready(c->fd, POLLIN);
+}
+
+/*
+ * The same for a bufferevent's own inactivity timeout, which replaced
+ * a read or write that was ready and turned that direction off. If the
+ * socket is ready now, the direction goes back on (with a fresh
+ * timeout, as if the bytes had come a moment sooner) and the timeout
+ * is forgotten: the next turn of the loop makes progress.
+ */
+static int
+conn_bev_overdue(struct bufferevent *bev, short what)
+{
+	short dir = (what & BEV_EVENT_READING) ? EV_READ : EV_WRITE;
+	SSL *ssl = bufferevent_openssl_get_ssl(bev);
+
+	if (!(what & BEV_EVENT_TIMEOUT))
+		return 0;
+	if (!(dir == EV_READ && ssl != NULL && SSL_pending(ssl) > 0) &&
+	    !conn_fd_ready(bufferevent_getfd(bev),
+	        dir == EV_READ ? POLLIN : POLLOUT))
+		return 0;
+	bufferevent_enable(bev, dir);
+	return 1;
 }
 
 static void
@@ -279,6 +357,7 @@ conn_set_state(struct conn *c, enum conn_state next)
 		conn_req_put(c);
 		FALLTHROUGH;
 	case CONN_READ_HEAD:
+		c->in_seen = 0;
 		bufferevent_setcb(c->bev, conn_client_read_cb,
 		    conn_client_write_cb, conn_client_event_cb, c);
 		bufferevent_setwatermark(c->bev, EV_READ, 0,
@@ -1183,6 +1262,7 @@ conn_head(struct conn *c)
 		return;
 	if (c->state == CONN_IDLE)
 		conn_set_state(c, CONN_READ_HEAD);
+	c->in_seen = len;
 	n = len < c->lim->max_header_bytes ? len : c->lim->max_header_bytes;
 	if (conn_reserve(c, n) == -1) {
 		log_warnx("conn %llu: out of memory",
@@ -2059,7 +2139,7 @@ conn_client_event_cb(struct bufferevent *bev, short what, void *arg)
 		conn_close(c, "handshake failed");
 		return;
 	}
-	if (what & BEV_EVENT_CONNECTED)
+	if ((what & BEV_EVENT_CONNECTED) || conn_bev_overdue(bev, what))
 		return;
 	if (what & BEV_EVENT_TIMEOUT)
 		why = what & BEV_EVENT_READING ? "client read timeout"
@@ -2238,6 +2318,8 @@ conn_up_event_cb(struct bufferevent *bev, short what, void *arg)
 	char buf[128];
 	const char *why;
 
+	if (conn_bev_overdue(bev, what))
+		return;
 	if (c->state == CONN_CONNECT) {
 		if (what & BEV_EVENT_CONNECTED) {
 			conn_up_ready(c);
@@ -2291,7 +2373,13 @@ static void
 conn_timer_cb(evutil_socket_t fd, short what, void *arg)
 {
 	struct conn *c = arg;
+	struct timeval now = { 0, 0 };
 
+	if (conn_overdue_waits(c)) {
+		c->overdue++;
+		evtimer_add(c->timer, &now);
+		return;
+	}
 	switch (c->state) {
 	case CONN_PROXY:
 		log_info("conn %llu: PROXY header: not complete after %llu ms",

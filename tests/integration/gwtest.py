@@ -964,6 +964,7 @@ class RecordingBackend:
     mode (settable at any time):
       normal          answer 200 with a small JSON body (keep-alive)
       slow            wait `delay` seconds, then answer as normal
+      gated           wait until `gate` is set, then answer as normal
       hang            read the request, never answer (until stop)
       close_mid_body  promise `big` bytes, send a part, then close
       malformed_head  answer with a broken header line
@@ -988,6 +989,8 @@ class RecordingBackend:
         self.connections = 0
         self.bytes_received = 0
         self.bytes_sent = 0  # body bytes of big answers handed to the kernel
+        self.answered = 0  # normal answers handed to the kernel
+        self.gate = threading.Event()  # for mode gated
         self.active = set()
         self.lsock = None
         self.port = None
@@ -1043,6 +1046,7 @@ class RecordingBackend:
             self.connections = 0
             self.bytes_received = 0
             self.bytes_sent = 0
+            self.answered = 0
 
     def snapshot(self):
         with self.lock:
@@ -1166,6 +1170,10 @@ class RecordingBackend:
         """Send the response for mode; False to close the connection."""
         if mode == "slow":
             time.sleep(self.delay)
+        if mode == "gated":
+            while not self.gate.wait(0.1):
+                if self._stop.is_set():
+                    return False
         if mode == "hang":
             while not self._stop.is_set():
                 r, _, _ = select.select([c], [], [], 0.1)
@@ -1191,6 +1199,8 @@ class RecordingBackend:
         head = ("HTTP/1.1 200 OK\r\nContent-Type: application/json\r\n"
                 "Content-Length: %d\r\n\r\n" % len(body)).encode()
         c.sendall(head + (b"" if method == "HEAD" else body))
+        with self.lock:
+            self.answered += 1
         return True
 
     def _answer_big(self, c, mode):
