@@ -13,6 +13,7 @@ import gwtest
 
 MAX_HEADER = 4096
 MAX_BODY = 1024
+RESPONSE_WAIT = 60  # seconds; only a failing case waits this long
 H = b"Host: localhost\r\n"
 END = b"\r\n"
 
@@ -158,17 +159,15 @@ LATE_BODY_ERRORS = {
 @pytest.fixture(scope="module")
 def corpus_gw(tmp_path_factory, pki):
     b = gwtest.RecordingBackend().start()
+    # The corpus judges the parser, not the clock. CI machines have
+    # stalled for tens of seconds in this module (a head deadline and a
+    # 3 s upstream read timeout fired there while the bytes were on their
+    # way); every deadline here is long, and only a failing case waits.
     g = gwtest.Gateway(str(tmp_path_factory.mktemp("corpus")), pki, backend=b,
                        limits={"max_header_bytes": MAX_HEADER, "max_body_bytes": MAX_BODY,
-                               # Byte by byte, one TLS record per byte, a
-                               # head takes seconds under ASan on a busy
-                               # machine, and CI saw 170 bytes still being
-                               # sent after 30 s (175 ms a byte, cause not
-                               # found); the head deadline is absolute,
-                               # and so is the handshake's. Only a failing
-                               # case waits for them.
                                "header_timeout": "120s",
-                               "handshake_timeout": "120s"})
+                               "handshake_timeout": "120s"},
+                       upstream_opts={"connect_timeout": "120s", "read_timeout": "120s"})
     g.start()
     yield g, b
     try:
@@ -190,7 +189,7 @@ def test_malformed_request_is_refused_and_not_forwarded(corpus_gw, name, data, s
     backend.clear()
     c = send_case(gw, data, mode)
     try:
-        r = c.read_response(timeout=8)
+        r = c.read_response(timeout=RESPONSE_WAIT)
         assert r.status == status, "%s: expected %d, got %r" % (name, status, r)
         if status == 413 and b"Expect: 100-continue" in data:
             assert b"100 Continue" not in r.raw
@@ -213,7 +212,7 @@ def test_well_formed_twin_is_forwarded(corpus_gw, name, data, method, body, mode
     backend.clear()
     c = send_case(gw, data, mode)
     try:
-        r = c.read_response(timeout=8)
+        r = c.read_response(timeout=RESPONSE_WAIT)
     finally:
         c.close()
     assert r.status == 200, r
@@ -234,7 +233,7 @@ def test_upgrade_h2c_is_never_passed_on(corpus_gw, mode):
                b"HTTP2-Settings: AAMAAABkAAQAAP__\r\nX-Hop: 1\r\nX-Keep: 2\r\n")
     c = send_case(gw, data, mode)
     try:
-        r = c.read_response(timeout=8)
+        r = c.read_response(timeout=RESPONSE_WAIT)
     finally:
         c.close()
     assert r.status != 101, r
@@ -261,7 +260,7 @@ def test_connection_cannot_strip_identity_headers(corpus_gw, mode):
                b"Forwarded, X-Govgate-Request-Id\r\n")
     c = send_case(gw, data, mode)
     try:
-        r = c.read_response(timeout=8)
+        r = c.read_response(timeout=RESPONSE_WAIT)
     finally:
         c.close()
     if r.status == 400:
