@@ -23,8 +23,17 @@ PAST = DEADLINE + 1.0  # how long the gateway stays stopped
 
 @pytest.fixture
 def gw(make_gateway, backend):
+    # At debug level the log names each state change, so a case can wait
+    # until the gateway is where the case needs it before stopping it.
     return make_gateway(limits={"header_timeout": "1s", "idle_timeout": "1s"},
-                        upstream_opts={"read_timeout": "1s"})
+                        upstream_opts={"read_timeout": "1s"},
+                        extra="log:\n  level: debug\n")
+
+
+def wait_state(g, change):
+    """Wait until the log shows the state change `change`, e.g. "-> idle"."""
+    assert gwtest.wait_until(lambda: change in g.stderr_text(), 10), \
+        "no %r in the log" % change
 
 
 class Stopped:
@@ -67,7 +76,7 @@ def test_head_finished_while_stopped_is_not_a_header_timeout(gw, backend):
     c = gw.connect("renshe")
     try:
         c.send(req[:12])
-        time.sleep(0.2)
+        wait_state(gw, "-> read_head")
         with Stopped(gw):
             c.send(req[12:])
         r = c.read_response(timeout=10)
@@ -82,6 +91,7 @@ def test_request_sent_while_stopped_on_an_idle_connection_is_served(gw, backend)
     try:
         c.send(gwtest.build_request())
         assert c.read_response(timeout=10).status == 200
+        wait_state(gw, "-> idle")
         with Stopped(gw):
             c.send(gwtest.build_request())
         r = c.read_response(timeout=10)
@@ -115,6 +125,7 @@ def test_a_client_that_really_is_late_is_still_cut_off(gw, backend):
     c = gw.connect("renshe")
     try:
         c.send(b"GET /api/echo HTTP/1.1\r\n")
+        wait_state(gw, "-> read_head")
         with Stopped(gw):
             pass
         c.expect_closed(timeout=10)
