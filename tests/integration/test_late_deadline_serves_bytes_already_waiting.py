@@ -2,12 +2,13 @@
 in time. When the gateway is not scheduled for a while (a busy host, a
 paused VM, here SIGSTOP) the peer's data and an expired deadline are due
 in the same turn of the event loop; libevent then runs the timeout and
-drops the read. The gateway must serve what is already waiting, as nginx
-and HAProxy do, and cut off only a peer that really is late.
+drops the read. The gateway must serve what is already waiting (nginx
+runs a turn's I/O handlers before it expires timers) and cut off only a
+peer that really is late.
 
 Each case stops the gateway, lets the peer finish in time while it is
 stopped, waits past the deadline, and continues the gateway. Before the
-fix the answers were 504, a closed connection and 408.
+fix the answers were 504, two closed connections and 408.
 """
 import os
 import signal
