@@ -18,16 +18,17 @@ import pytest
 
 import gwtest
 
-DEADLINE = 1.0  # seconds: every deadline the cases run past
-PAST = DEADLINE + 1.0  # how long the gateway stays stopped
+DEADLINE_MS = 1000  # every deadline the cases run past
+PAST = DEADLINE_MS / 1000 + 1.0  # seconds the gateway stays stopped
 
 
 @pytest.fixture
 def gw(make_gateway, backend):
     # At debug level the log names each state change, so a case can wait
     # until the gateway is where the case needs it before stopping it.
-    return make_gateway(limits={"header_timeout": "1s", "idle_timeout": "1s"},
-                        upstream_opts={"read_timeout": "1s"},
+    deadline = "%dms" % DEADLINE_MS
+    return make_gateway(limits={"header_timeout": deadline, "idle_timeout": deadline},
+                        upstream_opts={"read_timeout": deadline},
                         extra="log:\n  level: debug\n")
 
 
@@ -132,5 +133,5 @@ def test_a_client_that_really_is_late_is_still_cut_off(gw, backend):
         c.expect_closed(timeout=10)
     finally:
         c.close()
-    assert "request head not complete after 1000 ms" in gw.stderr_text()
+    assert "request head not complete after %d ms" % DEADLINE_MS in gw.stderr_text()
     assert backend.received_nothing()
